@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian bookworm packages Bulwark needs that are missing.
+# Usage: scripts/install-deps.sh [run|test|bench]   (run: build + run; test: + test servers/tools)
+set -euo pipefail
+profile=${1:-run}
+
+packages=(cmake ninja-build g++ pkg-config make
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
+  libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev curl)
+case "$profile" in
+  test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3) ;;
+  bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light) ;;
+  run) ;;
+  *) echo "install-deps: unknown profile '$profile' (run|test|bench)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,51 @@
+// Routing table: (method, path pattern) -> handler, with the executor the
+// handler must run on so that no I/O thread ever blocks on a store or a hash.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.hpp"
+
+namespace bulwark::http {
+
+// Where a handler runs.
+enum class Executor {
+  kInline,  // on the I/O thread: must not block (health, metrics, static answers)
+  kStore,   // on the bounded store worker pool (store reads and writes)
+  kHash,    // on the bounded hashing pool (password hashing; login)
+};
+
+using Handler = std::function<HttpResponse(HttpRequest&)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;  // "/v1/admin/users/{id}/sessions": {name} matches one non-empty segment
+  std::string name;     // label for metrics and logs, e.g. "/v1/admin/users/{id}/sessions"
+  Executor executor = Executor::kStore;
+  Handler handler;
+};
+
+struct RouteMatch {
+  const Route* route = nullptr;  // set when status == 200
+  int status = 404;              // 200 matched, 404 no such path, 405 path exists for other methods
+  std::string allow;             // for 405: the methods the path accepts, comma-separated
+};
+
+class Router {
+ public:
+  // Adds a route. Patterns are matched in insertion order; literal and
+  // parameter segments may be mixed. Throws std::invalid_argument on a bad pattern.
+  void Add(std::string method, std::string pattern, Executor executor, Handler handler);
+  // Finds the route for the request's method and path and fills request.path_params.
+  RouteMatch Find(HttpRequest& request) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace bulwark::http

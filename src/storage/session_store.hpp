@@ -1,0 +1,40 @@
+// SessionStore: server-side sessions keyed by the hash of their token, with a
+// TTL and a per-user index. Implementations: SQLite (embedded), Redis and
+// PostgreSQL (production, next issue). Every implementation passes tests/contract.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "domain/model.hpp"
+
+namespace bulwark {
+
+// Thread-safe, blocking; see UserStore for the kUnavailable rule. A write
+// that returns OK is durable: it survives SIGKILL of the process that made it.
+class SessionStore {
+ public:
+  virtual ~SessionStore() = default;
+  SessionStore() = default;
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+
+  // Stores the session and indexes it under its user. kAlreadyExists on a hash collision.
+  virtual Status CreateSession(const Session& session) = 0;
+  // kNotFound when absent or expired at `now` (expires_at <= now).
+  virtual Result<Session> GetSession(const std::string& token_hash, int64_t now) = 0;
+  // Moves expires_at (sliding renewal). kNotFound when absent or expired.
+  virtual Status TouchSession(const std::string& token_hash, int64_t expires_at, int64_t now) = 0;
+  // Idempotent: OK when absent.
+  virtual Status DeleteSession(const std::string& token_hash) = 0;
+  // The user's live sessions at `now`, ordered by created_at.
+  virtual Result<std::vector<Session>> ListUserSessions(const std::string& user_id,
+                                                        int64_t now) = 0;
+  // Deletes every session of the user; returns how many were live or expired.
+  virtual Result<int> DeleteUserSessions(const std::string& user_id) = 0;
+  // Removes sessions expired at `now`; returns how many.
+  virtual Result<int> PurgeExpired(int64_t now) = 0;
+};
+
+}  // namespace bulwark

@@ -1,0 +1,35 @@
+// The set of stores a running Bulwark uses, built by app/ from configuration.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/result.hpp"
+#include "storage/config_store.hpp"
+#include "storage/session_store.hpp"
+#include "storage/user_store.hpp"
+
+namespace bulwark {
+
+// A back-end that can report whether it answers (for /health).
+class HealthProbe {
+ public:
+  virtual ~HealthProbe() = default;
+  // Blocking; OK when the back-end answers a trivial query.
+  virtual Status Ping() = 0;
+};
+
+struct Stores {
+  std::shared_ptr<UserStore> users;
+  std::shared_ptr<RoleStore> roles;
+  std::shared_ptr<ConfigStore> config;
+  std::shared_ptr<SessionStore> sessions;
+  // Health of the relational store (users, roles, configuration).
+  std::shared_ptr<HealthProbe> database;
+  // Health of the session store; may be the same object as `database`.
+  std::shared_ptr<HealthProbe> session_backend;
+  std::string database_kind;  // "sqlite", "postgres"
+  std::string session_kind;   // "sqlite", "redis"
+};
+
+}  // namespace bulwark
