@@ -1,6 +1,7 @@
 # bulwark_module(<dir under src/> [NAME target-suffix] [DEPS modules...] [LIBS targets...])
 # Builds src/<dir>/*.cpp (not *_test.cpp) into the static library bulwark_<name>.
-# Unit tests beside the sources (*_test.cpp) are collected into BULWARK_UNIT_TEST_SOURCES.
+# Unit tests beside the sources (*_test.cpp) become the executable
+# bulwark_<name>_test, registered with CTest (label "unit").
 function(bulwark_module dir)
   cmake_parse_arguments(M "" "NAME" "DEPS;LIBS" ${ARGN})
   if(NOT M_NAME)
@@ -26,5 +27,10 @@ function(bulwark_module dir)
   if(M_LIBS)
     target_link_libraries(${target} ${scope} ${M_LIBS})
   endif()
-  set_property(GLOBAL APPEND PROPERTY BULWARK_UNIT_TEST_SOURCES ${tests})
+  if(tests AND BULWARK_BUILD_TESTS)
+    add_executable(${target}_test ${tests})
+    target_link_libraries(${target}_test PRIVATE ${target} bulwark_test_support GTest::gtest_main
+                                                 GTest::gmock)
+    gtest_discover_tests(${target}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS unit)
+  endif()
 endfunction()
