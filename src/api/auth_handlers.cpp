@@ -1,0 +1,123 @@
+// POST /v1/auth/login, POST /v1/auth/logout, GET /v1/auth/verify,
+// GET|DELETE /v1/sessions/me.
+#include "api/handlers.hpp"
+#include "api/json_support.hpp"
+
+namespace bulwark::api {
+namespace {
+
+using http::Executor;
+using http::HttpRequest;
+using http::HttpResponse;
+namespace json = boost::json;
+
+std::string SessionCookie(const CookieOptions& c, const std::string& token, int64_t max_age) {
+  std::string v = c.name + "=" + token + "; Path=/; Max-Age=" + std::to_string(max_age) +
+                  "; HttpOnly; SameSite=Lax";
+  if (c.secure) v += "; Secure";
+  return v;
+}
+
+HttpResponse Unauthorized() {
+  auto r = HttpResponse::Error(401, "unauthorized", "a valid session is required");
+  r.SetHeader("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ',';
+    out += item;
+  }
+  return out;
+}
+
+HttpResponse Login(ApiContext& ctx, HttpRequest& req) {
+  auto body = ParseJsonObject(req.body);
+  if (!body.ok()) return BadRequest(body.error());
+  auto username = RequiredString(*body, "username");
+  if (!username.ok()) return BadRequest(username.error());
+  auto password = RequiredString(*body, "password");
+  if (!password.ok()) return BadRequest(password.error());
+
+  LoginRequest login;
+  login.username = std::move(*username);
+  login.password = std::move(*password);
+  login.ip = req.remote_address;
+  if (const auto* ua = req.Header("User-Agent")) login.user_agent = ua->substr(0, 512);
+  auto result = ctx.auth.Login(login);
+  if (!result.ok()) {
+    if (result.error().code() == ErrorCode::kUnauthorized) {
+      // One answer for unknown user, wrong password and disabled account.
+      return HttpResponse::Error(401, "invalid_credentials", "invalid username or password");
+    }
+    return ErrorResponse(result.error());
+  }
+  const Session& s = result->session;
+  int64_t ttl = s.expires_at - s.created_at;
+  json::object out{{"session_token", result->session_token},
+                   {"token_type", "Bearer"},
+                   {"expires_in", ttl},
+                   {"expires_at", s.expires_at},
+                   {"user", json::object{{"id", s.user_id},
+                                         {"username", s.username},
+                                         {"roles", SessionJson(s).at("roles")}}}};
+  auto response = JsonResponse(200, out);
+  response.SetHeader("Set-Cookie", SessionCookie(ctx.cookie, result->session_token, ttl));
+  return response;
+}
+
+HttpResponse Logout(ApiContext& ctx, HttpRequest& req) {
+  auto token = PresentedToken(req, ctx.cookie);
+  if (!token) return Unauthorized();
+  if (Status st = ctx.auth.Logout(*token); !st.ok()) return ErrorResponse(st.error());
+  auto response = HttpResponse::NoContent();
+  response.SetHeader("Set-Cookie", SessionCookie(ctx.cookie, "", 0));
+  return response;
+}
+
+HttpResponse Verify(ApiContext& ctx, HttpRequest& req) {
+  auto token = PresentedToken(req, ctx.cookie);
+  if (!token) return Unauthorized();
+  auto session = ctx.auth.Verify(*token);
+  if (!session.ok()) {
+    if (session.error().code() == ErrorCode::kUnauthorized) return Unauthorized();
+    return ErrorResponse(session.error());  // 503: a store outage is not a bad credential
+  }
+  auto response = JsonResponse(200, json::object{{"user", session->username},
+                                                 {"user_id", session->user_id},
+                                                 {"roles", SessionJson(*session).at("roles")},
+                                                 {"expires_at", session->expires_at}});
+  response.SetHeader("X-Auth-User", session->username);
+  response.SetHeader("X-Auth-User-Id", session->user_id);
+  response.SetHeader("X-Auth-Roles", Join(session->roles));
+  return response;
+}
+
+HttpResponse GetMySession(ApiContext& ctx, HttpRequest& req) {
+  auto token = PresentedToken(req, ctx.cookie);
+  if (!token) return Unauthorized();
+  auto session = ctx.auth.Verify(*token);
+  if (!session.ok()) {
+    if (session.error().code() == ErrorCode::kUnauthorized) return Unauthorized();
+    return ErrorResponse(session.error());
+  }
+  return JsonResponse(200, SessionJson(*session));
+}
+
+}  // namespace
+
+void RegisterAuthRoutes(http::Router& router, ApiContext& ctx) {
+  auto bind = [&ctx](HttpResponse (*fn)(ApiContext&, HttpRequest&)) {
+    return [&ctx, fn](HttpRequest& req) { return fn(ctx, req); };
+  };
+  // Login hashes a password: it runs on the bounded hashing pool.
+  router.Add("POST", "/v1/auth/login", Executor::kHash, bind(Login));
+  router.Add("POST", "/v1/auth/logout", Executor::kStore, bind(Logout));
+  router.Add("GET", "/v1/auth/verify", Executor::kStore, bind(Verify));
+  router.Add("GET", "/v1/sessions/me", Executor::kStore, bind(GetMySession));
+  router.Add("DELETE", "/v1/sessions/me", Executor::kStore, bind(Logout));
+}
+
+}  // namespace bulwark::api

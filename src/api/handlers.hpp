@@ -1,0 +1,21 @@
+// Per-area route registration (internal to api/).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "api/api.hpp"
+
+namespace bulwark::api {
+
+void RegisterAuthRoutes(http::Router& router, ApiContext& context);
+void RegisterAdminRoutes(http::Router& router, ApiContext& context);
+void RegisterSystemRoutes(http::Router& router, ApiContext& context);
+
+// The presented session token: the session cookie, else "Authorization: Bearer".
+std::optional<std::string> PresentedToken(const http::HttpRequest& request,
+                                          const CookieOptions& cookie);
+
+boost::json::object SessionJson(const Session& session);
+
+}  // namespace bulwark::api

@@ -1,0 +1,209 @@
+#include "app/application.hpp"
+
+#include <signal.h>
+
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "api/api.hpp"
+#include "app/request_observer.hpp"
+#include "app/stores_factory.hpp"
+#include "core/clock.hpp"
+#include "crypto/password_hasher.hpp"
+#include "crypto/tokens.hpp"
+#include "http/server.hpp"
+#include "log/logger.hpp"
+#include "metrics/registry.hpp"
+#include "service/admin_service.hpp"
+#include "service/auth_service.hpp"
+#include "service/health_monitor.hpp"
+#include "version.hpp"
+
+namespace bulwark {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+double MillisSince(steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady_clock::now() - t).count();
+}
+
+// Background upkeep on its own thread: health probes every second and the
+// purge of expired sessions every purge interval.
+class Maintenance {
+ public:
+  Maintenance(HealthMonitor& health, SessionStore& sessions, const Clock& clock,
+              int64_t purge_interval_seconds)
+      : health_(health),
+        sessions_(sessions),
+        clock_(clock),
+        purge_interval_(purge_interval_seconds),
+        thread_([this] { Loop(); }) {}
+
+  ~Maintenance() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    int64_t next_purge = clock_.NowUnix() + purge_interval_;
+    std::unique_lock lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+      lock.unlock();
+      health_.Refresh();
+      if (clock_.NowUnix() >= next_purge) {
+        next_purge = clock_.NowUnix() + purge_interval_;
+        auto purged = sessions_.PurgeExpired(clock_.NowUnix());
+        if (purged.ok() && *purged > 0) {
+          log::Info("purged expired sessions", {{"count", int64_t{*purged}}});
+        } else if (!purged.ok()) {
+          log::Warn("session purge failed", {{"error", purged.error().message()}});
+        }
+      }
+      lock.lock();
+    }
+  }
+
+  HealthMonitor& health_;
+  SessionStore& sessions_;
+  const Clock& clock_;
+  int64_t purge_interval_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mutex_)
+  std::thread thread_;
+};
+
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+// Waits up to `timeout` for a shutdown signal; true when one arrived.
+bool WaitForSignal(const sigset_t& set, std::optional<milliseconds> timeout) {
+  while (true) {
+    int rc;
+    if (timeout) {
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*timeout).count();
+      timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      auto begin = steady_clock::now();
+      rc = sigtimedwait(&set, nullptr, &ts);
+      if (rc < 0 && errno == EINTR) {
+        *timeout -= std::chrono::duration_cast<milliseconds>(steady_clock::now() - begin);
+        if (timeout->count() <= 0) return false;
+        continue;
+      }
+    } else {
+      rc = sigwaitinfo(&set, nullptr);
+      if (rc < 0 && errno == EINTR) continue;
+    }
+    return rc > 0;
+  }
+}
+
+}  // namespace
+
+Application::Application(ServeConfig config) : config_(std::move(config)) {}
+
+int Application::Run() {
+  const auto start = steady_clock::now();
+  // Every thread created from here on inherits the mask; this thread takes
+  // the signals with sigwait, so no async-signal-safety puzzles.
+  sigset_t signals = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  InitCrypto();
+  SystemClock clock;
+  metrics::Registry metrics;
+  metrics.GetGauge("bulwark_build_info", "Build information.", {{"version", kVersion}}).Set(1);
+  auto& ready_gauge = metrics.GetGauge("bulwark_ready", "1 while this replica accepts traffic.");
+  auto& draining_gauge =
+      metrics.GetGauge("bulwark_draining", "1 after SIGTERM while the replica drains.");
+
+  auto stores = OpenStores(config_);
+  if (!stores.ok()) {
+    log::Error("cannot open stores", {{"error", stores.error().message()}});
+    return stores.error().code() == ErrorCode::kInvalidArgument ? 2 : 1;
+  }
+
+  PasswordHasher hasher(Argon2Params{config_.argon2_iterations, config_.argon2_memory_kib});
+  AuthService auth(*stores->users, *stores->roles, *stores->sessions, hasher, clock, metrics,
+                   AuthOptions{config_.session_ttl_seconds, config_.session_sliding});
+  AdminService admin(*stores->users, *stores->roles, *stores->config, *stores->sessions, hasher,
+                     clock);
+  HealthMonitor health(
+      {{"database", stores->database_kind, stores->database, true},
+       // Embedded mode keeps sessions in the database; "redis" says so rather than vanish.
+       {"redis", stores->session_kind == "redis" ? "redis" : "embedded",
+        stores->session_kind == "redis" ? stores->session_backend : nullptr, true}},
+      clock, config_.replica_id);
+  health.Refresh();
+
+  api::ApiContext context{auth, admin, health, metrics,
+                          api::CookieOptions{"bulwark_session", config_.cookie_secure}};
+  http::Router router;
+  api::RegisterRoutes(router, context);
+
+  boost::asio::thread_pool store_pool(static_cast<std::size_t>(config_.store_threads));
+  boost::asio::thread_pool hash_pool(static_cast<std::size_t>(config_.hash_threads));
+  AccessObserver observer(metrics);
+  http::ServerOptions options;
+  options.host = config_.listen_host;
+  options.port = config_.listen_port;
+  options.io_threads = config_.io_threads;
+  options.header_limit = config_.max_header_bytes;
+  options.body_limit = config_.max_body_bytes;
+  options.read_timeout = config_.read_timeout;
+  options.idle_timeout = config_.idle_timeout;
+  http::HttpServer server(options, router, {&store_pool, &hash_pool}, &observer);
+  try {
+    server.Start();
+  } catch (const std::exception& e) {
+    log::Error("cannot listen", {{"listen", ListenAddress(config_)}, {"error", e.what()}});
+    return 1;
+  }
+
+  Maintenance maintenance(health, *stores->sessions, clock, config_.purge_interval_seconds);
+  health.MarkStarted();
+  ready_gauge.Set(1);
+  log::Info("ready", {{"listen", config_.listen_host + ":" + std::to_string(server.port())},
+                      {"version", kVersion},
+                      {"store", stores->database_kind},
+                      {"startup_ms", MillisSince(start)}});
+
+  WaitForSignal(signals, std::nullopt);
+  // Phase 1: fail readiness at once so load balancers take us out, keep serving.
+  health.MarkDraining();
+  ready_gauge.Set(0);
+  draining_gauge.Set(1);
+  log::Info("draining", {{"drain_delay_ms", int64_t{config_.drain_delay.count()}}});
+  if (WaitForSignal(signals, config_.drain_delay)) {
+    log::Info("second signal: skipping the drain delay");
+  }
+  // Phase 2: stop accepting, finish in-flight requests, close keep-alives.
+  const auto stop_begin = steady_clock::now();
+  server.StopAccepting();
+  server.BeginDrain();
+  std::size_t forced = server.WaitForConnections(stop_begin + config_.shutdown_timeout);
+  server.Stop();
+  store_pool.join();
+  hash_pool.join();
+  log::Info("stopped", {{"forced_connections", static_cast<int64_t>(forced)},
+                        {"shutdown_ms", MillisSince(stop_begin)}});
+  log::Flush();
+  return 0;
+}
+
+}  // namespace bulwark

@@ -1,0 +1,23 @@
+// Composition root of `bulwark serve`: configuration -> stores -> services ->
+// HTTP server, started in that order and stopped in reverse (SPEC §5).
+#pragma once
+
+#include "config/config.hpp"
+
+namespace bulwark {
+
+// REQUIRES: no other thread has been started yet when Run() is called (it
+// blocks SIGTERM/SIGINT process-wide and waits for them itself).
+class Application {
+ public:
+  explicit Application(ServeConfig config);
+
+  // Starts, serves until SIGTERM/SIGINT, drains and stops. Returns the exit
+  // code: 0 after a clean drain, 1 when start-up failed, 2 for a configuration error.
+  int Run();
+
+ private:
+  ServeConfig config_;
+};
+
+}  // namespace bulwark

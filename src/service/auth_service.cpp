@@ -1,0 +1,135 @@
+#include "service/auth_service.hpp"
+
+#include "crypto/tokens.hpp"
+#include "log/logger.hpp"
+
+namespace bulwark {
+namespace {
+
+constexpr const char* kInvalidCredentials = "invalid username or password";
+
+Error InvalidCredentials() { return Error::Unauthorized(kInvalidCredentials); }
+
+}  // namespace
+
+bool LooksLikeSessionToken(std::string_view token) {
+  if (token.size() != 43) return false;
+  for (char c : token) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+AuthService::AuthService(UserStore& users, RoleStore& roles, SessionStore& sessions,
+                         const PasswordHasher& hasher, const Clock& clock,
+                         metrics::Registry& metrics, AuthOptions options)
+    : users_(users),
+      roles_(roles),
+      sessions_(sessions),
+      hasher_(hasher),
+      clock_(clock),
+      options_(options),
+      login_ok_(metrics.GetCounter("bulwark_logins_total", "Login attempts by result.",
+                                   {{"result", "success"}})),
+      login_failed_(metrics.GetCounter("bulwark_logins_total", "Login attempts by result.",
+                                       {{"result", "invalid_credentials"}})),
+      login_error_(metrics.GetCounter("bulwark_logins_total", "Login attempts by result.",
+                                      {{"result", "error"}})),
+      sessions_created_(metrics.GetCounter("bulwark_sessions_created_total",
+                                           "Sessions created by logins.")),
+      rehashes_(metrics.GetCounter("bulwark_password_rehashes_total",
+                                   "Password hashes upgraded to the current Argon2id parameters "
+                                   "at login.")) {}
+
+Result<LoginResult> AuthService::Login(const LoginRequest& request) {
+  if (request.username.empty() || request.username.size() > kMaxUsernameBytes ||
+      request.password.size() > kMaxPasswordBytes) {
+    login_failed_.Inc();
+    return Error::InvalidArgument("username must be 1-256 bytes and password at most 1024 bytes");
+  }
+
+  auto user = users_.GetUserByUsername(request.username);
+  if (!user.ok()) {
+    if (!user.error().IsNotFound()) {
+      login_error_.Inc();
+      return Error::Unavailable("user store unavailable: " + user.error().message());
+    }
+    hasher_.VerifyDummy(request.password);  // same work as a real user
+    login_failed_.Inc();
+    log::Info("login failed", {{"reason", "unknown user"}});
+    return InvalidCredentials();
+  }
+
+  bool password_ok = hasher_.Verify(user->password_hash, request.password);
+  if (!password_ok || user->disabled) {
+    login_failed_.Inc();
+    log::Info("login failed", {{"reason", password_ok ? "account disabled" : "wrong password"},
+                               {"user_id", user->id}});
+    return InvalidCredentials();
+  }
+
+  if (hasher_.NeedsRehash(user->password_hash)) {
+    auto rehashed = hasher_.Hash(request.password);
+    if (rehashed.ok() &&
+        users_.UpdatePasswordHash(user->id, *rehashed, clock_.NowUnix()).ok()) {
+      rehashes_.Inc();
+    }
+  }
+
+  auto roles = roles_.ListUserRoles(user->id);
+  if (!roles.ok()) {
+    login_error_.Inc();
+    return Error::Unavailable("role store unavailable: " + roles.error().message());
+  }
+
+  LoginResult result;
+  result.session_token = NewSessionToken();
+  Session& s = result.session;
+  s.token_hash = Sha256Hex(result.session_token);
+  s.user_id = user->id;
+  s.username = user->username;
+  s.roles = std::move(*roles);
+  s.created_at = clock_.NowUnix();
+  s.expires_at = s.created_at + options_.session_ttl_seconds;
+  s.client = request.client;
+  s.ip = request.ip;
+  s.user_agent = request.user_agent;
+  if (Status st = sessions_.CreateSession(s); !st.ok()) {
+    login_error_.Inc();
+    return Error::Unavailable("session store unavailable: " + st.error().message());
+  }
+  login_ok_.Inc();
+  sessions_created_.Inc();
+  return result;
+}
+
+Result<Session> AuthService::Verify(std::string_view token) {
+  if (!LooksLikeSessionToken(token)) return Error::Unauthorized("malformed token");
+  int64_t now = clock_.NowUnix();
+  std::string hash = Sha256Hex(token);
+  auto session = sessions_.GetSession(hash, now);
+  if (!session.ok()) {
+    if (session.error().IsNotFound()) return Error::Unauthorized("unknown or expired session");
+    return Error::Unavailable("session store unavailable: " + session.error().message());
+  }
+  if (options_.session_sliding) {
+    int64_t remaining = session->expires_at - now;
+    if (remaining < options_.session_ttl_seconds / 2) {
+      int64_t new_expiry = now + options_.session_ttl_seconds;
+      // A failed renewal is not a failed verification: the session is still valid.
+      if (sessions_.TouchSession(hash, new_expiry, now).ok()) session->expires_at = new_expiry;
+    }
+  }
+  return session;
+}
+
+Status AuthService::Logout(std::string_view token) {
+  if (!LooksLikeSessionToken(token)) return Status::Ok();
+  Status st = sessions_.DeleteSession(Sha256Hex(token));
+  if (!st.ok()) return Error::Unavailable("session store unavailable: " + st.error().message());
+  return Status::Ok();
+}
+
+}  // namespace bulwark

@@ -1,0 +1,156 @@
+#include "service/auth_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include "crypto/tokens.hpp"
+#include "service/admin_service.hpp"
+#include "tests/support/memory_store.hpp"
+
+namespace bulwark {
+namespace {
+
+class AuthServiceTest : public ::testing::Test {
+ protected:
+  AuthServiceTest()
+      : store_(std::make_shared<testing::MemoryStore>()),
+        hasher_(Argon2Params{1, 8 * 1024}),
+        auth_(*store_, *store_, *store_, hasher_, clock_, metrics_, AuthOptions{3600, false}),
+        admin_(*store_, *store_, *store_, *store_, hasher_, clock_) {
+    InitCrypto();
+    auto alice = admin_.CreateUser(NewUser{"alice", "alice-password", "", {"admin"}});
+    EXPECT_TRUE(alice.ok());
+    alice_id_ = alice->user.id;
+  }
+
+  LoginRequest Request(std::string user, std::string password) {
+    return LoginRequest{std::move(user), std::move(password), "127.0.0.1", "test", ""};
+  }
+
+  FakeClock clock_;
+  metrics::Registry metrics_;
+  std::shared_ptr<testing::MemoryStore> store_;
+  PasswordHasher hasher_;
+  AuthService auth_;
+  AdminService admin_;
+  std::string alice_id_;
+};
+
+TEST_F(AuthServiceTest, LoginCreatesASessionStoredOnlyByHash) {
+  auto login = auth_.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  EXPECT_TRUE(LooksLikeSessionToken(login->session_token));
+  EXPECT_EQ(login->session.token_hash, Sha256Hex(login->session_token));
+  EXPECT_EQ(login->session.expires_at, clock_.NowUnix() + 3600);
+  EXPECT_EQ(login->session.roles, std::vector<std::string>{"admin"});
+  auto stored = store_->GetSession(Sha256Hex(login->session_token), clock_.NowUnix());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->user_id, alice_id_);
+  EXPECT_FALSE(store_->GetSession(login->session_token, clock_.NowUnix()).ok());
+}
+
+TEST_F(AuthServiceTest, UnknownUserWrongPasswordAndDisabledAreTheSameError) {
+  auto unknown = auth_.Login(Request("nobody", "alice-password"));
+  auto wrong = auth_.Login(Request("alice", "wrong-password"));
+  ASSERT_TRUE(admin_.UpdateUser(alice_id_, UserUpdate{std::nullopt, true, std::nullopt}).ok());
+  auto disabled = auth_.Login(Request("alice", "alice-password"));
+  for (const auto* r : {&unknown, &wrong, &disabled}) {
+    ASSERT_FALSE(r->ok());
+    EXPECT_EQ(r->error().code(), ErrorCode::kUnauthorized);
+    EXPECT_EQ(r->error().message(), unknown.error().message());
+  }
+}
+
+TEST_F(AuthServiceTest, StoreOutageIsUnavailableNeverUnauthorized) {
+  auto login = auth_.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  store_->unavailable = true;
+  auto verify = auth_.Verify(login->session_token);
+  ASSERT_FALSE(verify.ok());
+  EXPECT_EQ(verify.error().code(), ErrorCode::kUnavailable);
+  auto again = auth_.Login(Request("alice", "alice-password"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(auth_.Logout(login->session_token).error().code(), ErrorCode::kUnavailable);
+  store_->unavailable = false;
+  EXPECT_TRUE(auth_.Verify(login->session_token).ok());  // nothing was deleted
+}
+
+TEST_F(AuthServiceTest, SessionsExpireAtTheirTtl) {
+  auto login = auth_.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  clock_.Advance(3599);
+  EXPECT_TRUE(auth_.Verify(login->session_token).ok());
+  clock_.Advance(1);
+  auto expired = auth_.Verify(login->session_token);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(expired.error().code(), ErrorCode::kUnauthorized);
+}
+
+TEST_F(AuthServiceTest, SlidingRenewalExtendsAfterHalfTheLifetime) {
+  AuthService sliding(*store_, *store_, *store_, hasher_, clock_, metrics_,
+                      AuthOptions{3600, true});
+  auto login = sliding.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  clock_.Advance(1000);
+  EXPECT_EQ(sliding.Verify(login->session_token)->expires_at, login->session.expires_at);
+  clock_.Advance(1000);  // 2000 s in: less than half left
+  EXPECT_EQ(sliding.Verify(login->session_token)->expires_at, clock_.NowUnix() + 3600);
+  clock_.Advance(3000);  // past the original expiry, within the renewed one
+  EXPECT_TRUE(sliding.Verify(login->session_token).ok());
+}
+
+TEST_F(AuthServiceTest, LogoutIsIdempotentAndMalformedTokensAreRejectedEarly) {
+  auto login = auth_.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  EXPECT_TRUE(auth_.Logout(login->session_token).ok());
+  EXPECT_TRUE(auth_.Logout(login->session_token).ok());
+  EXPECT_EQ(auth_.Verify(login->session_token).error().code(), ErrorCode::kUnauthorized);
+  store_->unavailable = true;  // malformed tokens never reach the store
+  EXPECT_EQ(auth_.Verify("short").error().code(), ErrorCode::kUnauthorized);
+  EXPECT_EQ(auth_.Verify(std::string(43, '*')).error().code(), ErrorCode::kUnauthorized);
+}
+
+TEST_F(AuthServiceTest, OversizedCredentialsAreInvalidArguments) {
+  auto r = auth_.Login(Request("alice", std::string(kMaxPasswordBytes + 1, 'x')));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(auth_.Login(Request("", "x")).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(AuthServiceTest, LoginRehashesWhenParametersChange) {
+  PasswordHasher stronger(Argon2Params{2, 8 * 1024});
+  AuthService upgraded(*store_, *store_, *store_, stronger, clock_, metrics_, AuthOptions{});
+  std::string before = store_->GetUserById(alice_id_)->password_hash;
+  ASSERT_TRUE(upgraded.Login(Request("alice", "alice-password")).ok());
+  std::string after = store_->GetUserById(alice_id_)->password_hash;
+  EXPECT_NE(before, after);
+  EXPECT_FALSE(stronger.NeedsRehash(after));
+  EXPECT_TRUE(upgraded.Login(Request("alice", "alice-password")).ok());
+}
+
+TEST_F(AuthServiceTest, AdminPasswordChangeAndDeleteEndSessions) {
+  auto login = auth_.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  UserUpdate update;
+  update.password = "another-password";
+  ASSERT_TRUE(admin_.UpdateUser(alice_id_, update).ok());
+  EXPECT_FALSE(auth_.Verify(login->session_token).ok());
+  auto relogin = auth_.Login(Request("alice", "another-password"));
+  ASSERT_TRUE(relogin.ok());
+  ASSERT_TRUE(admin_.DeleteUser(alice_id_).ok());
+  EXPECT_FALSE(auth_.Verify(relogin->session_token).ok());
+}
+
+TEST(AdminValidation, Names) {
+  EXPECT_TRUE(IsValidUsername("alice.b@example-1"));
+  EXPECT_FALSE(IsValidUsername(""));
+  EXPECT_FALSE(IsValidUsername("has space"));
+  EXPECT_FALSE(IsValidUsername(std::string(65, 'a')));
+  EXPECT_TRUE(IsValidRoleName("billing:read"));
+  EXPECT_FALSE(IsValidRoleName("a/b"));
+  EXPECT_TRUE(IsValidConfigKey("login.banner"));
+  EXPECT_FALSE(IsValidConfigKey("x\"y"));
+}
+
+}  // namespace
+}  // namespace bulwark

@@ -1,0 +1,73 @@
+// SqliteStore: every store contract over one SQLite database. Internal to
+// storage/sqlite; everyone else uses OpenSqliteStores() and the interfaces.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/sqlite/sqlite_connection.hpp"
+#include "storage/stores.hpp"
+
+namespace bulwark {
+
+// Holds no data in memory: every call reads the file, so other processes
+// sharing it (replicas on one host) are always seen.
+class SqliteStore final : public UserStore,
+                          public RoleStore,
+                          public ConfigStore,
+                          public SessionStore,
+                          public HealthProbe {
+ public:
+  explicit SqliteStore(std::unique_ptr<sqlite::ConnectionPool> pool) : pool_(std::move(pool)) {}
+
+  // UserStore
+  Status CreateUser(const User& user) override;
+  Result<User> GetUserById(const std::string& id) override;
+  Result<User> GetUserByUsername(const std::string& username) override;
+  Result<std::vector<User>> ListUsers() override;
+  Status UpdatePasswordHash(const std::string& id, const std::string& password_hash,
+                            int64_t now) override;
+  Status SetDisabled(const std::string& id, bool disabled, int64_t now) override;
+  Status UpdateEmail(const std::string& id, const std::string& email, int64_t now) override;
+  Status DeleteUser(const std::string& id) override;
+
+  // RoleStore
+  Status CreateRole(const Role& role) override;
+  Result<Role> GetRoleByName(const std::string& name) override;
+  Result<std::vector<Role>> ListRoles() override;
+  Status DeleteRole(const std::string& name) override;
+  Status GrantRole(const std::string& user_id, const std::string& role_name) override;
+  Status RevokeRole(const std::string& user_id, const std::string& role_name) override;
+  Result<std::vector<std::string>> ListUserRoles(const std::string& user_id) override;
+
+  // ConfigStore
+  Result<ConfigEntry> GetConfig(const std::string& key) override;
+  Status PutConfig(const ConfigEntry& entry) override;
+  Status DeleteConfig(const std::string& key) override;
+  Result<std::vector<ConfigEntry>> ListConfig() override;
+
+  // SessionStore
+  Status CreateSession(const Session& session) override;
+  Result<Session> GetSession(const std::string& token_hash, int64_t now) override;
+  Status TouchSession(const std::string& token_hash, int64_t expires_at, int64_t now) override;
+  Status DeleteSession(const std::string& token_hash) override;
+  Result<std::vector<Session>> ListUserSessions(const std::string& user_id, int64_t now) override;
+  Result<int> DeleteUserSessions(const std::string& user_id) override;
+  Result<int> PurgeExpired(int64_t now) override;
+
+  // HealthProbe
+  Status Ping() override;
+
+ private:
+  // Borrows a connection for the duration of fn(Connection&).
+  template <typename Fn>
+  auto WithConnection(Fn&& fn) -> decltype(fn(std::declval<sqlite::Connection&>()));
+
+  // Grant or revoke under one IMMEDIATE transaction that checks both exist.
+  Status ChangeGrant(const char* sql, const std::string& user_id, const std::string& role_name);
+
+  std::unique_ptr<sqlite::ConnectionPool> pool_;
+};
+
+}  // namespace bulwark
