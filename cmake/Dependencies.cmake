@@ -1,7 +1,7 @@
 # Every third-party dependency comes from Debian bookworm (scripts/install-deps.sh).
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 EXACT REQUIRED CONFIG COMPONENTS headers json url)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS headers json url)
 find_package(OpenSSL 3 REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(spdlog REQUIRED)

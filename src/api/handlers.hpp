@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include <boost/json.hpp>
+
 #include "api/api.hpp"
 
 namespace bulwark::api {

@@ -31,10 +31,9 @@ Status ValidateArgon2Params(const Argon2Params& params) {
                                   std::to_string(params.iterations));
   }
   if (params.memory_kib < kMinMemoryKib || params.memory_kib > kMaxMemoryKib) {
-    return Error::InvalidArgument("argon2 memory_kib must be between " +
-                                  std::to_string(kMinMemoryKib) + " and " +
-                                  std::to_string(kMaxMemoryKib) + ", got " +
-                                  std::to_string(params.memory_kib));
+    return Error::InvalidArgument(
+        "argon2 memory_kib must be between " + std::to_string(kMinMemoryKib) + " and " +
+        std::to_string(kMaxMemoryKib) + ", got " + std::to_string(params.memory_kib));
   }
   return Status::Ok();
 }

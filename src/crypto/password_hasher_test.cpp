@@ -61,7 +61,7 @@ TEST(PasswordHasherTest, MalformedHashesNeverVerify) {
            std::string("$argon2id$v=19$m=8192,t=1,p=1$"),
            good.substr(0, good.size() - 5),
            good + "x",
-           std::string(good).insert(10, std::string(1, '\0')),
+           good.substr(0, 10) + '\0' + good.substr(10),
            std::string(500, 'a'),
            std::string("$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"),
        }) {

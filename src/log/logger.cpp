@@ -26,7 +26,7 @@ std::shared_ptr<spdlog::logger> MakeLogger() {
   // A mutex-guarded sink: lines from concurrent threads never interleave.
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("bulwark", std::move(sink));
-  logger->set_pattern("%v");           // we build the whole line ourselves
+  logger->set_pattern("%v");                // we build the whole line ourselves
   logger->set_level(spdlog::level::trace);  // filtering happens before formatting, in Write
   logger->flush_on(spdlog::level::err);
   return logger;
@@ -42,10 +42,11 @@ std::shared_ptr<const State> DefaultState() {
   return state;
 }
 
-// Replaced wholesale by Init; writers keep the snapshot they loaded.
+// Replaced wholesale by Init; writers keep the snapshot they loaded. Never destroyed,
+// so that code running in static destructors can still log.
 std::atomic<std::shared_ptr<const State>>& CurrentState() {
-  static std::atomic<std::shared_ptr<const State>> state{DefaultState()};
-  return state;
+  static auto* state = new std::atomic<std::shared_ptr<const State>>(DefaultState());
+  return *state;
 }
 
 const char* LevelName(Level level, Format format) {
@@ -84,7 +85,7 @@ std::string Rfc3339Now() {
   const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[32];
+  char buf[64];  // ample for any int fields, which keeps -Wformat-truncation quiet
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(ms.count() % 1000));
@@ -210,9 +211,9 @@ bool IsReservedKey(std::string_view key) {
 
 std::string JsonLine(const State& state, Level level, std::string_view message,
                      std::initializer_list<Field> fields) {
-  std::string line = "{\"time\":\"" + Rfc3339Now() + "\",\"level\":\"" +
-                     LevelName(level, Format::kJson) + "\",\"replica\":" +
-                     JsonString(state.replica) + ",\"msg\":" + JsonString(message);
+  std::string line =
+      "{\"time\":\"" + Rfc3339Now() + "\",\"level\":\"" + LevelName(level, Format::kJson) +
+      "\",\"replica\":" + JsonString(state.replica) + ",\"msg\":" + JsonString(message);
   for (const auto& [key, value] : fields) {
     line += ',';
     // A field may not shadow the envelope (a duplicate key breaks many parsers).
@@ -224,10 +225,9 @@ std::string JsonLine(const State& state, Level level, std::string_view message,
   return line;
 }
 
-std::string TextLine(Level level, std::string_view message,
-                     std::initializer_list<Field> fields) {
-  std::string line = Rfc3339Now() + " " + LevelName(level, Format::kText) + " " +
-                     EscapeControls(message);
+std::string TextLine(Level level, std::string_view message, std::initializer_list<Field> fields) {
+  std::string line =
+      Rfc3339Now() + " " + LevelName(level, Format::kText) + " " + EscapeControls(message);
   for (const auto& [key, value] : fields) {
     line += ' ';
     line += EscapeControls(key);

@@ -95,7 +95,9 @@ TEST_F(LoggerTest, JsonEscapesQuotesNewlinesAndBadBytes) {
   const std::string message = "say \"hi\"\nsecond line\\ {} %s \x01";
   const std::string field = "agent \"x\"\r\n\t\xff\xfe end";
   const std::string out = CaptureStderr([&] {
-    Warn(message, {{"user_agent", field}, {"msg", "shadow"}, {"nan", std::numeric_limits<double>::quiet_NaN()}});
+    Warn(message, {{"user_agent", field},
+                   {"msg", "shadow"},
+                   {"nan", std::numeric_limits<double>::quiet_NaN()}});
   });
   const std::vector<std::string> lines = Lines(out);
   ASSERT_EQ(lines.size(), 1u) << out;

@@ -247,8 +247,7 @@ Counter& Registry::GetCounter(const std::string& name, const std::string& help,
                              [] { return std::make_unique<Counter>(); });
 }
 
-Gauge& Registry::GetGauge(const std::string& name, const std::string& help,
-                          const Labels& labels) {
+Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   return impl_->Get<Gauge>(Type::kGauge, name, help, labels,
                            [] { return std::make_unique<Gauge>(); });
 }
@@ -289,8 +288,8 @@ std::string Registry::RenderPrometheus() const {
           }
           out += name + "_sum" + LabelText(labels) + " " + FormatNumber(h->Sum()) + "\n";
           // The +Inf bucket, so that _count always equals it even mid-update.
-          out += name + "_count" + LabelText(labels) + " " + std::to_string(cumulative.back()) +
-                 "\n";
+          out +=
+              name + "_count" + LabelText(labels) + " " + std::to_string(cumulative.back()) + "\n";
         }
         break;
     }

@@ -159,9 +159,7 @@ TEST(RegistryTest, HistogramWithoutLabelsAndDefaultBuckets) {
 
 TEST(RegistryTest, EscapesLabelValuesAndHelp) {
   Registry r;
-  r.GetCounter("e_total", "back\\slash and\nnewline \"quoted\"",
-               {{"v", "a\\b\"c\nd"}})
-      .Inc();
+  r.GetCounter("e_total", "back\\slash and\nnewline \"quoted\"", {{"v", "a\\b\"c\nd"}}).Inc();
   EXPECT_EQ(r.RenderPrometheus(),
             "# HELP e_total back\\\\slash and\\nnewline \"quoted\"\n"
             "# TYPE e_total counter\n"
@@ -208,8 +206,7 @@ TEST(RegistryTest, ConcurrentIncrementsAreExact) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(r.GetCounter("c_total", "h", {{"k", "v"}}).Value(), kThreads * kPerThread);
-  EXPECT_EQ(r.GetHistogram("h_seconds", "h").Count(),
-            static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(r.GetHistogram("h_seconds", "h").Count(), static_cast<uint64_t>(kThreads * kPerThread));
   EXPECT_EQ(r.GetHistogram("h_seconds", "h").CumulativeCounts().back(),
             static_cast<uint64_t>(kThreads * kPerThread));
 }

@@ -48,7 +48,8 @@ class SqliteBackend final : public StoreBackend {
   }
 };
 
-[[maybe_unused]] const bool kSqliteRegistered = RegisterStoreBackend(std::make_shared<SqliteBackend>());
+[[maybe_unused]] const bool kSqliteRegistered =
+    RegisterStoreBackend(std::make_shared<SqliteBackend>());
 
 }  // namespace
 

@@ -51,8 +51,8 @@ void PrintTo(const std::shared_ptr<StoreBackend>& backend, std::ostream* os);
 template <typename R>
 ::testing::AssertionResult IsOk(const R& result) {
   if (result.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << ErrorCodeName(result.error().code()) << ": "
-                                       << result.error().message();
+  return ::testing::AssertionFailure()
+         << ErrorCodeName(result.error().code()) << ": " << result.error().message();
 }
 
 // EXPECT_TRUE(IsError(store->Foo(), ErrorCode::kNotFound)).
@@ -63,8 +63,8 @@ template <typename R>
   }
   if (result.error().code() != code) {
     return ::testing::AssertionFailure()
-           << "expected " << ErrorCodeName(code) << ", got "
-           << ErrorCodeName(result.error().code()) << ": " << result.error().message();
+           << "expected " << ErrorCodeName(code) << ", got " << ErrorCodeName(result.error().code())
+           << ": " << result.error().message();
   }
   return ::testing::AssertionSuccess();
 }

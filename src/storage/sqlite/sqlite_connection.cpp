@@ -111,13 +111,12 @@ int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, co
 
 // --- Connection --------------------------------------------------------------
 
-Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
-                                                     int busy_timeout_ms) {
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int busy_timeout_ms) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                               SQLITE_OPEN_EXRESCODE,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
   // sqlite hands back a handle even on most failures; it must still be closed.
   std::unique_ptr<Connection> conn(new Connection(raw));
   if (rc != SQLITE_OK) return ToError(raw, rc, "open '" + path + "'");

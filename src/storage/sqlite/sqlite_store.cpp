@@ -1,8 +1,11 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "storage/sqlite/sqlite_json.hpp"
 #include "storage/sqlite/sqlite_migrations.hpp"
@@ -56,7 +59,8 @@ constexpr char kSelectConfig[] =
     "SELECT key, value, last_modified FROM configuration WHERE key = ?1";
 constexpr char kUpsertConfig[] =
     "INSERT INTO configuration (key, value, last_modified) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, last_modified = excluded.last_modified";
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, last_modified = "
+    "excluded.last_modified";
 constexpr char kDeleteConfig[] = "DELETE FROM configuration WHERE key = ?1";
 constexpr char kSelectConfigs[] =
     "SELECT key, value, last_modified FROM configuration ORDER BY key";
@@ -132,8 +136,7 @@ Result<Session> ReadSession(const Statement& stmt) {
 // Runs a query expected to return at most one row. kNotFound (with `what`) when it returns
 // none. `read` maps the row to a T or a Result<T>.
 template <typename T, typename Bind, typename Read>
-Result<T> QueryOne(Connection& conn, const char* sql, const char* what, Bind&& bind,
-                   Read&& read) {
+Result<T> QueryOne(Connection& conn, const char* sql, const char* what, Bind&& bind, Read&& read) {
   Result<Statement> stmt = conn.Prepare(sql);
   if (!stmt.ok()) return stmt.error();
   bind(*stmt);
