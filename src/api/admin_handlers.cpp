@@ -218,8 +218,7 @@ HttpResponse DeleteConfig(ApiContext& ctx, HttpRequest& req) {
 
 void RegisterAdminRoutes(http::Router& router, ApiContext& ctx) {
   using Fn = HttpResponse (*)(ApiContext&, HttpRequest&);
-  auto admin = [&router, &ctx](const char* method, const char* pattern, Executor executor,
-                               Fn fn) {
+  auto admin = [&router, &ctx](const char* method, const char* pattern, Executor executor, Fn fn) {
     router.Add(method, pattern, executor, [&ctx, fn](HttpRequest& req) {
       if (auto denied = RequireAdmin(ctx, req)) return std::move(*denied);
       return fn(ctx, req);

@@ -23,10 +23,10 @@ HttpResponse Health(ApiContext& ctx) {
     if (!c.error.empty()) o["error"] = c.error;
     components[c.name] = std::move(o);
   }
-  components["system"] = json::object{
-      {"status", s.draining ? "draining" : (s.started ? "up" : "starting")},
-      {"replica", s.replica_id},
-      {"uptime_seconds", s.uptime_seconds}};
+  components["system"] =
+      json::object{{"status", s.draining ? "draining" : (s.started ? "up" : "starting")},
+                   {"replica", s.replica_id},
+                   {"uptime_seconds", s.uptime_seconds}};
   json::object out{{"status", s.ready ? "healthy" : "unhealthy"},
                    {"draining", s.draining},
                    {"components", std::move(components)}};
@@ -38,9 +38,8 @@ HttpResponse Health(ApiContext& ctx) {
 void RegisterSystemRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("GET", "/health", Executor::kInline, [&ctx](HttpRequest&) { return Health(ctx); });
   // Liveness never depends on a store: an outage must not restart every pod.
-  router.Add("GET", "/health/live", Executor::kInline, [](HttpRequest&) {
-    return HttpResponse::Json(200, R"({"status":"alive"})");
-  });
+  router.Add("GET", "/health/live", Executor::kInline,
+             [](HttpRequest&) { return HttpResponse::Json(200, R"({"status":"alive"})"); });
   router.Add("GET", "/metrics", Executor::kInline, [&ctx](HttpRequest&) {
     HttpResponse r;
     r.status = 200;

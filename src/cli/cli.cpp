@@ -183,8 +183,8 @@ int Main(int argc, char** argv) {
       for (const auto& v : *users) {
         if (json_out) {
           std::cout << "{\"id\":\"" << v.user.id << "\",\"username\":\"" << v.user.username
-                    << "\",\"disabled\":" << (v.user.disabled ? "true" : "false")
-                    << ",\"roles\":\"" << JoinRoles(v.roles) << "\"}\n";
+                    << "\",\"disabled\":" << (v.user.disabled ? "true" : "false") << ",\"roles\":\""
+                    << JoinRoles(v.roles) << "\"}\n";
         } else {
           std::cout << v.user.id << "  " << v.user.username << "  roles=" << JoinRoles(v.roles)
                     << (v.user.disabled ? "  (disabled)" : "") << "\n";
@@ -196,8 +196,7 @@ int Main(int argc, char** argv) {
 
   CLI::App* user_passwd = user->add_subcommand("passwd", "Set a user's password (ends sessions)");
   user_passwd->add_option("--username", username, "Login name")->required();
-  user_passwd
-      ->add_flag("--password-stdin", password_stdin, "Read the password from standard input")
+  user_passwd->add_flag("--password-stdin", password_stdin, "Read the password from standard input")
       ->required();
   AddDataDir(user_passwd, flags);
   user_passwd->callback([&] {
@@ -213,8 +212,7 @@ int Main(int argc, char** argv) {
     });
   });
 
-  CLI::App* user_disable =
-      user->add_subcommand("disable", "Disable a user and end their sessions");
+  CLI::App* user_disable = user->add_subcommand("disable", "Disable a user and end their sessions");
   user_disable->add_option("--username", username, "Login name")->required();
   user_disable->add_flag("--enable", enable, "Enable the user again instead");
   AddDataDir(user_disable, flags);

@@ -36,7 +36,9 @@ class Error {
 
   static Error NotFound(std::string m) { return {ErrorCode::kNotFound, std::move(m)}; }
   static Error AlreadyExists(std::string m) { return {ErrorCode::kAlreadyExists, std::move(m)}; }
-  static Error InvalidArgument(std::string m) { return {ErrorCode::kInvalidArgument, std::move(m)}; }
+  static Error InvalidArgument(std::string m) {
+    return {ErrorCode::kInvalidArgument, std::move(m)};
+  }
   static Error Unauthorized(std::string m) { return {ErrorCode::kUnauthorized, std::move(m)}; }
   static Error Forbidden(std::string m) { return {ErrorCode::kForbidden, std::move(m)}; }
   static Error Unavailable(std::string m) { return {ErrorCode::kUnavailable, std::move(m)}; }
@@ -51,7 +53,7 @@ class Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }

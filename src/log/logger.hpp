@@ -22,8 +22,12 @@ using Field = std::pair<std::string_view, Value>;
 void Init(Format format, std::string replica, Level min_level = Level::kInfo);
 // Writes one line: {"time":..., "level":..., "replica":..., "msg":..., fields...}.
 void Write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
-inline void Info(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kInfo, m, f); }
-inline void Warn(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kWarn, m, f); }
+inline void Info(std::string_view m, std::initializer_list<Field> f = {}) {
+  Write(Level::kInfo, m, f);
+}
+inline void Warn(std::string_view m, std::initializer_list<Field> f = {}) {
+  Write(Level::kWarn, m, f);
+}
 inline void Error(std::string_view m, std::initializer_list<Field> f = {}) {
   Write(Level::kError, m, f);
 }

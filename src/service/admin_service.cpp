@@ -30,8 +30,7 @@ bool IsValidRoleName(const std::string& name) { return AllCharsIn(name, "._:-", 
 bool IsValidConfigKey(const std::string& key) { return AllCharsIn(key, "._:-", 128); }
 
 AdminService::AdminService(UserStore& users, RoleStore& roles, ConfigStore& config,
-                           SessionStore& sessions, const PasswordHasher& hasher,
-                           const Clock& clock)
+                           SessionStore& sessions, const PasswordHasher& hasher, const Clock& clock)
     : users_(users),
       roles_(roles),
       config_(config),
@@ -162,8 +161,7 @@ Result<ConfigEntry> AdminService::GetConfig(const std::string& key) {
 }
 Result<std::vector<ConfigEntry>> AdminService::ListConfig() { return config_.ListConfig(); }
 
-Result<ConfigEntry> AdminService::PutConfig(const std::string& key,
-                                            const std::string& value_json) {
+Result<ConfigEntry> AdminService::PutConfig(const std::string& key, const std::string& value_json) {
   if (!IsValidConfigKey(key)) {
     return Error::InvalidArgument("key must be 1-128 characters of A-Z a-z 0-9 . _ : -");
   }

@@ -37,8 +37,8 @@ AuthService::AuthService(UserStore& users, RoleStore& roles, SessionStore& sessi
                                        {{"result", "invalid_credentials"}})),
       login_error_(metrics.GetCounter("bulwark_logins_total", "Login attempts by result.",
                                       {{"result", "error"}})),
-      sessions_created_(metrics.GetCounter("bulwark_sessions_created_total",
-                                           "Sessions created by logins.")),
+      sessions_created_(
+          metrics.GetCounter("bulwark_sessions_created_total", "Sessions created by logins.")),
       rehashes_(metrics.GetCounter("bulwark_password_rehashes_total",
                                    "Password hashes upgraded to the current Argon2id parameters "
                                    "at login.")) {}
@@ -72,8 +72,7 @@ Result<LoginResult> AuthService::Login(const LoginRequest& request) {
 
   if (hasher_.NeedsRehash(user->password_hash)) {
     auto rehashed = hasher_.Hash(request.password);
-    if (rehashed.ok() &&
-        users_.UpdatePasswordHash(user->id, *rehashed, clock_.NowUnix()).ok()) {
+    if (rehashed.ok() && users_.UpdatePasswordHash(user->id, *rehashed, clock_.NowUnix()).ok()) {
       rehashes_.Inc();
     }
   }

@@ -4,8 +4,7 @@
 
 namespace bulwark {
 
-HealthMonitor::HealthMonitor(std::vector<Probe> probes, const Clock& clock,
-                             std::string replica_id)
+HealthMonitor::HealthMonitor(std::vector<Probe> probes, const Clock& clock, std::string replica_id)
     : probes_(std::move(probes)),
       clock_(clock),
       replica_id_(std::move(replica_id)),
@@ -24,9 +23,9 @@ void HealthMonitor::Refresh() {
     if (p.probe) {
       auto begin = std::chrono::steady_clock::now();
       Status st = p.probe->Ping();
-      c.latency_ms = std::chrono::duration<double, std::milli>(
-                         std::chrono::steady_clock::now() - begin)
-                         .count();
+      c.latency_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin)
+              .count();
       if (!st.ok()) {
         c.healthy = false;
         c.error = st.error().message();

@@ -115,8 +115,8 @@ TEST_F(AuthE2E, WrongPasswordAndUnknownUserAreIndistinguishable) {
 TEST_F(AuthE2E, BadInputGetsTheRight4xxAndChangesNothing) {
   std::string admin = Login("admin", "admin-password");
   std::string alice = Login("alice", "alice-password");
-  auto alice_id = Str(Json(HttpRequest(port(), "GET", "/v1/auth/verify", "", {Bearer(alice)}).body),
-                      "user_id");
+  auto alice_id =
+      Str(Json(HttpRequest(port(), "GET", "/v1/auth/verify", "", {Bearer(alice)}).body), "user_id");
   int sessions_before = SessionCount(admin, alice_id);
   auto users_before = HttpRequest(port(), "GET", "/v1/admin/users", "", {Bearer(admin)}).body;
 
@@ -148,16 +148,15 @@ TEST_F(AuthE2E, BadInputGetsTheRight4xxAndChangesNothing) {
   EXPECT_EQ(big_header.status, 431);
 
   // Bad and missing tokens: 401, never 5xx.
-  for (const std::string& token :
-       {std::string("garbage"), std::string(43, '!'), std::string(43, 'A'), std::string(5000, 'A'),
-        alice + "x"}) {
+  for (const std::string& token : {std::string("garbage"), std::string(43, '!'),
+                                   std::string(43, 'A'), std::string(5000, 'A'), alice + "x"}) {
     auto r = HttpRequest(port(), "GET", "/v1/auth/verify", "", {Bearer(token)});
     EXPECT_EQ(r.status, 401) << token.substr(0, 50);
   }
   EXPECT_EQ(HttpRequest(port(), "GET", "/v1/auth/verify").status, 401);
-  EXPECT_EQ(HttpRequest(port(), "GET", "/v1/auth/verify", "", {{"Authorization", "Basic eDp5"}})
-                .status,
-            401);
+  EXPECT_EQ(
+      HttpRequest(port(), "GET", "/v1/auth/verify", "", {{"Authorization", "Basic eDp5"}}).status,
+      401);
   EXPECT_EQ(HttpRequest(port(), "POST", "/v1/auth/logout").status, 401);
   // Logout with a malformed token must not end anyone's session.
   EXPECT_EQ(HttpRequest(port(), "POST", "/v1/auth/logout", "", {Bearer("garbage")}).status, 204);
@@ -197,8 +196,8 @@ TEST_F(AuthE2E, AdminManagesUsersRolesConfigAndSessions) {
   auto dup = HttpRequest(port(), "POST", "/v1/admin/users",
                          R"({"username":"bob","password":"bob-password"})", {auth});
   EXPECT_EQ(dup.status, 409);
-  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/users",
-                        R"({"username":"short","password":"x"})", {auth})
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/users", R"({"username":"short","password":"x"})",
+                        {auth})
                 .status,
             400);
 
@@ -219,10 +218,10 @@ TEST_F(AuthE2E, AdminManagesUsersRolesConfigAndSessions) {
             204);
   auto bob_view = Json(HttpRequest(port(), "GET", "/v1/admin/users/" + bob_id, "", {auth}).body);
   EXPECT_EQ(bob_view.at("roles").as_array().size(), 2u);
-  EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/users/" + bob_id + "/roles/auditor", "",
-                        {auth})
-                .status,
-            204);
+  EXPECT_EQ(
+      HttpRequest(port(), "DELETE", "/v1/admin/users/" + bob_id + "/roles/auditor", "", {auth})
+          .status,
+      204);
   auto roles = Json(HttpRequest(port(), "GET", "/v1/admin/roles", "", {auth}).body);
   EXPECT_GE(roles.at("roles").as_array().size(), 3u);  // admin, support, auditor
   EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/roles/auditor", "", {auth}).status, 204);
@@ -234,35 +233,34 @@ TEST_F(AuthE2E, AdminManagesUsersRolesConfigAndSessions) {
   ASSERT_EQ(put.status, 200) << put.body;
   auto got = Json(HttpRequest(port(), "GET", "/v1/admin/config/login.banner", "", {auth}).body);
   EXPECT_EQ(got.at("value").as_object().at("text").as_string(), "hello");
-  EXPECT_EQ(HttpRequest(port(), "PUT", "/v1/admin/config/login.banner", R"({"nope":1})", {auth})
-                .status,
-            400);
-  EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/config/login.banner", "", {auth}).status,
-            204);
+  EXPECT_EQ(
+      HttpRequest(port(), "PUT", "/v1/admin/config/login.banner", R"({"nope":1})", {auth}).status,
+      400);
+  EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/config/login.banner", "", {auth}).status, 204);
   EXPECT_EQ(HttpRequest(port(), "GET", "/v1/admin/config/login.banner", "", {auth}).status, 404);
 
   // Sessions: list, then revoke all.
   Login("bob", "bob-password");
   EXPECT_EQ(SessionCount(admin, bob_id), 2);
-  auto revoked = HttpRequest(port(), "DELETE", "/v1/admin/users/" + bob_id + "/sessions", "",
-                             {auth});
+  auto revoked =
+      HttpRequest(port(), "DELETE", "/v1/admin/users/" + bob_id + "/sessions", "", {auth});
   EXPECT_EQ(revoked.status, 200);
   EXPECT_EQ(Json(revoked.body).at("revoked").as_int64(), 2);
   EXPECT_EQ(HttpRequest(port(), "GET", "/v1/auth/verify", "", {Bearer(bob)}).status, 401);
 
   // Disabling ends sessions and blocks login with the same answer as a wrong password.
   std::string bob2 = Login("bob", "bob-password");
-  EXPECT_EQ(HttpRequest(port(), "PATCH", "/v1/admin/users/" + bob_id, R"({"disabled":true})",
-                        {auth})
-                .status,
-            200);
-  EXPECT_EQ(HttpRequest(port(), "GET", "/v1/auth/verify", "", {Bearer(bob2)}).status, 401);
   EXPECT_EQ(
-      HttpRequest(port(), "POST", "/v1/auth/login", LoginBody("bob", "bob-password")).status, 401);
-  EXPECT_EQ(HttpRequest(port(), "PATCH", "/v1/admin/users/" + bob_id, R"({"disabled":"yes"})",
-                        {auth})
-                .status,
-            400);
+      HttpRequest(port(), "PATCH", "/v1/admin/users/" + bob_id, R"({"disabled":true})", {auth})
+          .status,
+      200);
+  EXPECT_EQ(HttpRequest(port(), "GET", "/v1/auth/verify", "", {Bearer(bob2)}).status, 401);
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/auth/login", LoginBody("bob", "bob-password")).status,
+            401);
+  EXPECT_EQ(
+      HttpRequest(port(), "PATCH", "/v1/admin/users/" + bob_id, R"({"disabled":"yes"})", {auth})
+          .status,
+      400);
 
   EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/users/" + bob_id, "", {auth}).status, 204);
   EXPECT_EQ(HttpRequest(port(), "GET", "/v1/admin/users/" + bob_id, "", {auth}).status, 404);

@@ -18,12 +18,9 @@ inline const char* kBinary = BULWARK_BINARY;
 
 // Settings that keep tests fast and deterministic.
 inline std::map<std::string, std::string> TestEnv(const std::string& data_dir) {
-  return {{"BULWARK_DATA_DIR", data_dir},
-          {"BULWARK_LOG_FORMAT", "json"},
-          {"BULWARK_DRAIN_DELAY", "0.5"},
-          {"BULWARK_SHUTDOWN_TIMEOUT", "5"},
-          {"BULWARK_ARGON2_ITERATIONS", "2"},
-          {"BULWARK_ARGON2_MEMORY_KIB", "19456"},
+  return {{"BULWARK_DATA_DIR", data_dir},     {"BULWARK_LOG_FORMAT", "json"},
+          {"BULWARK_DRAIN_DELAY", "0.5"},     {"BULWARK_SHUTDOWN_TIMEOUT", "5"},
+          {"BULWARK_ARGON2_ITERATIONS", "2"}, {"BULWARK_ARGON2_MEMORY_KIB", "19456"},
           {"BULWARK_COOKIE_SECURE", "true"}};
 }
 
@@ -35,8 +32,8 @@ class BulwarkServer {
     auto env = TestEnv(data_dir);
     env["BULWARK_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
     for (auto& [k, v] : extra_env) env[k] = v;
-    process_ = std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "serve"}, env,
-                                              log_path);
+    process_ =
+        std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "serve"}, env, log_path);
   }
 
   int port() const { return port_; }

@@ -45,9 +45,9 @@ TEST(CliE2E, FlagOverridesEnvironment) {
   env["BULWARK_SESSION_TTL"] = "abc";  // bad in the environment, fixed by the flag
   int port = FreePort();
   env["BULWARK_LISTEN"] = "127.0.0.1:1";
-  ChildProcess p({kBinary, "serve", "--session-ttl", "120", "--listen",
-                  "127.0.0.1:" + std::to_string(port)},
-                 env, dir.File("out.log"));
+  ChildProcess p(
+      {kBinary, "serve", "--session-ttl", "120", "--listen", "127.0.0.1:" + std::to_string(port)},
+      env, dir.File("out.log"));
   bool ready = false;
   for (int i = 0; i < 200 && !ready && p.running(); ++i) {
     ready = HttpRequest(port, "GET", "/health").status == 200;
@@ -61,12 +61,12 @@ TEST(CliE2E, HelpListsEverySettingAndUnknownCommandsFail) {
   EXPECT_EQ(RunBulwark(dir.path(), {"serve", "--help"}, dir.File("help.log")), 0);
   std::ifstream in(dir.File("help.log"));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (const char* v : {"BULWARK_LISTEN", "BULWARK_DATA_DIR", "DB_HOST", "DATABASE_URL",
-                        "REDIS_HOSTS", "CLUSTER_ENABLED", "REDIS_SENTINELS", "REDIS_MASTER_NAME",
-                        "REDIS_PASSWORD", "REDIS_TLS", "BULWARK_SESSION_TTL",
-                        "BULWARK_ACCESS_TOKEN_TTL", "BULWARK_DRAIN_DELAY",
-                        "BULWARK_SHUTDOWN_TIMEOUT", "BULWARK_TLS_CLIENT_AUTH",
-                        "BULWARK_MASTER_KEY", "BULWARK_LOG_FORMAT", "--session-ttl"}) {
+  for (const char* v :
+       {"BULWARK_LISTEN", "BULWARK_DATA_DIR", "DB_HOST", "DATABASE_URL", "REDIS_HOSTS",
+        "CLUSTER_ENABLED", "REDIS_SENTINELS", "REDIS_MASTER_NAME", "REDIS_PASSWORD", "REDIS_TLS",
+        "BULWARK_SESSION_TTL", "BULWARK_ACCESS_TOKEN_TTL", "BULWARK_DRAIN_DELAY",
+        "BULWARK_SHUTDOWN_TIMEOUT", "BULWARK_TLS_CLIENT_AUTH", "BULWARK_MASTER_KEY",
+        "BULWARK_LOG_FORMAT", "--session-ttl"}) {
     EXPECT_NE(text.find(v), std::string::npos) << v;
   }
   EXPECT_EQ(RunBulwark(dir.path(), {"frobnicate"}, dir.File("bad.log")), 2);
@@ -80,12 +80,12 @@ TEST(CliE2E, UserAndRoleCommands) {
   EXPECT_EQ(RunBulwark(dir.path(), {"migrate"}, log), 0);
   ASSERT_TRUE(AddUser(dir.path(), "carol", "carol-password", log, "admin"));
   EXPECT_FALSE(AddUser(dir.path(), "carol", "carol-password", log));  // duplicate
-  EXPECT_FALSE(AddUser(dir.path(), "dave", "short", log));           // too short
+  EXPECT_FALSE(AddUser(dir.path(), "dave", "short", log));            // too short
   EXPECT_EQ(RunBulwark(dir.path(), {"role", "add", "--name", "ops"}, log), 0);
   EXPECT_EQ(RunBulwark(dir.path(), {"role", "grant", "--username", "carol", "--role", "ops"}, log),
             0);
-  EXPECT_EQ(
-      RunBulwark(dir.path(), {"role", "grant", "--username", "nobody", "--role", "ops"}, log), 1);
+  EXPECT_EQ(RunBulwark(dir.path(), {"role", "grant", "--username", "nobody", "--role", "ops"}, log),
+            1);
 
   auto list_log = dir.File("list.log");
   EXPECT_EQ(RunBulwark(dir.path(), {"user", "list"}, list_log), 0);
@@ -94,8 +94,7 @@ TEST(CliE2E, UserAndRoleCommands) {
   EXPECT_NE(listing.find("carol"), std::string::npos);
   EXPECT_NE(listing.find("admin,ops"), std::string::npos) << listing;
 
-  EXPECT_EQ(RunBulwark(dir.path(), {"role", "revoke", "--username", "carol", "--role", "ops"},
-                       log),
+  EXPECT_EQ(RunBulwark(dir.path(), {"role", "revoke", "--username", "carol", "--role", "ops"}, log),
             0);
   EXPECT_EQ(RunBulwark(dir.path(), {"user", "passwd", "--username", "carol", "--password-stdin"},
                        log, "new-carol-password\n"),
@@ -103,15 +102,15 @@ TEST(CliE2E, UserAndRoleCommands) {
 
   BulwarkServer server(dir.path(), dir.File("server.log"));
   ASSERT_TRUE(server.WaitReady());
-  EXPECT_EQ(HttpRequest(server.port(), "POST", "/v1/auth/login",
-                        LoginBody("carol", "new-carol-password"))
-                .status,
-            200);
+  EXPECT_EQ(
+      HttpRequest(server.port(), "POST", "/v1/auth/login", LoginBody("carol", "new-carol-password"))
+          .status,
+      200);
   EXPECT_EQ(RunBulwark(dir.path(), {"user", "disable", "--username", "carol"}, log), 0);
-  EXPECT_EQ(HttpRequest(server.port(), "POST", "/v1/auth/login",
-                        LoginBody("carol", "new-carol-password"))
-                .status,
-            401);
+  EXPECT_EQ(
+      HttpRequest(server.port(), "POST", "/v1/auth/login", LoginBody("carol", "new-carol-password"))
+          .status,
+      401);
   EXPECT_EQ(RunBulwark(dir.path(), {"user", "delete", "--username", "carol"}, log), 0);
   EXPECT_EQ(RunBulwark(dir.path(), {"user", "delete", "--username", "carol"}, log), 1);
 }
@@ -127,10 +126,10 @@ TEST(CliE2E, LoginRehashesWhenParametersChange) {
   BulwarkServer server(dir.path(), dir.File("server.log"));  // OWASP parameters
   ASSERT_TRUE(server.WaitReady());
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(HttpRequest(server.port(), "POST", "/v1/auth/login",
-                          LoginBody("erin", "erin-password"))
-                  .status,
-              200);
+    EXPECT_EQ(
+        HttpRequest(server.port(), "POST", "/v1/auth/login", LoginBody("erin", "erin-password"))
+            .status,
+        200);
   }
   auto metrics = HttpRequest(server.port(), "GET", "/metrics").body;
   // Upgraded once, on the first login; the second found the new parameters.

@@ -39,10 +39,10 @@ TEST(LifecycleE2E, TwoProcessesOnOneDataDirectoryShareSessions) {
   ASSERT_FALSE(token.empty());
   EXPECT_EQ(Verify(b.port(), token), 200);
   // Logout on one replica is seen by the other at once.
-  EXPECT_EQ(HttpRequest(b.port(), "POST", "/v1/auth/logout", "",
-                        {{"Authorization", "Bearer " + token}})
-                .status,
-            204);
+  EXPECT_EQ(
+      HttpRequest(b.port(), "POST", "/v1/auth/logout", "", {{"Authorization", "Bearer " + token}})
+          .status,
+      204);
   EXPECT_EQ(Verify(a.port(), token), 401);
 }
 

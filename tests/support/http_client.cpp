@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <strings.h>
+#include <cstring>
 
 namespace bulwark::testing {
 

@@ -22,8 +22,7 @@ struct HttpResult {
 
 class HttpConnection {
  public:
-  explicit HttpConnection(int port,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  explicit HttpConnection(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;

@@ -188,8 +188,7 @@ Result<Session> MemoryStore::GetSession(const std::string& token_hash, int64_t n
   return it->second;
 }
 
-Status MemoryStore::TouchSession(const std::string& token_hash, int64_t expires_at,
-                                 int64_t now) {
+Status MemoryStore::TouchSession(const std::string& token_hash, int64_t expires_at, int64_t now) {
   BULWARK_MEMORY_CHECK();
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(token_hash);

@@ -60,8 +60,8 @@ class MemoryStore final : public UserStore,
   Error Down() const { return Error::Unavailable("memory store marked unavailable"); }
 
   std::mutex mutex_;
-  std::map<std::string, User> users_;  // by id
-  std::map<std::string, Role> roles_;  // by name
+  std::map<std::string, User> users_;                     // by id
+  std::map<std::string, Role> roles_;                     // by name
   std::set<std::pair<std::string, std::string>> grants_;  // (user_id, role name)
   std::map<std::string, ConfigEntry> config_;
   std::map<std::string, Session> sessions_;  // by token hash
