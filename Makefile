@@ -9,7 +9,7 @@ deps:
 
 build: deps
 	cmake --preset release >/dev/null
-	cmake --build --preset release -j $(JOBS)
+	cmake --build --preset release -j $(JOBS) --target bulwark
 
 run: build
 	./scripts/run-demo.sh
@@ -30,8 +30,7 @@ format:
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
 
-bench: build
-	./scripts/install-deps.sh bench
+bench: deps
 	./bench/run
 
 clean:
