@@ -382,7 +382,7 @@ class HttpServer::Impl {
   std::condition_variable pool_cv_;
   std::size_t pool_jobs_ = 0;
 
-  std::mutex stop_mu_;  // serializes Start() and Stop()
+  std::mutex stop_mu_;                // serializes Start() and Stop()
   std::atomic<bool> started_{false};  // acceptor_ and port_ are set before it turns true
   std::atomic<bool> stopped_{false};
   uint16_t port_ = 0;
@@ -600,17 +600,20 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
     if (read_error) {
       std::optional<HttpResponse> response = ReadErrorResponse(read_error, conn->timed_out);
       if (!response) break;
-      InFlightRequest in_flight(in_flight_);
-      const auto& partial = parser.get();
-      exchange.method = std::string(partial.method_string());
-      exchange.path = std::string(PathOf(partial.target()));
-      exchange.request_id = RequestIdFrom(partial);
-      co_await Respond(*conn, std::move(*response), 11, false, exchange);
+      {
+        InFlightRequest in_flight(in_flight_);
+        const auto& partial = parser.get();
+        exchange.method = std::string(partial.method_string());
+        exchange.path = std::string(PathOf(partial.target()));
+        exchange.request_id = RequestIdFrom(partial);
+        co_await Respond(*conn, std::move(*response), 11, false, exchange);
+      }
       co_await CloseGracefully(conn);
       co_return;
     }
 
-    InFlightRequest in_flight(in_flight_);
+    std::optional<InFlightRequest> in_flight;
+    in_flight.emplace(in_flight_);
     bhttp::request<bhttp::string_body> message = parser.release();
     const unsigned version = message.version();
     auto job = std::make_shared<Job>();
@@ -636,6 +639,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
     const bool keep_alive = message.keep_alive() && !draining_.load();
     const bool written =
         co_await Respond(*conn, std::move(job->response), version, keep_alive, exchange);
+    in_flight.reset();
     conn->served_any = true;
     if (!written) break;
     if (!keep_alive) {
