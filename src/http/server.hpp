@@ -23,10 +23,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port (see HttpServer::port())
   int io_threads = 1;
-  std::size_t header_limit = 16 * 1024;     // bytes of request line + headers -> 431
-  std::size_t body_limit = 1024 * 1024;     // bytes -> 413
+  std::size_t header_limit = 16 * 1024;            // bytes of request line + headers -> 431
+  std::size_t body_limit = 1024 * 1024;            // bytes -> 413
   std::chrono::milliseconds read_timeout{10'000};  // to read one whole request once started -> 408
-  std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection with no request -> closed
+  std::chrono::milliseconds idle_timeout{
+      60'000};  // keep-alive connection with no request -> closed
 };
 
 // What the server reports after each response (for metrics and the access log).
