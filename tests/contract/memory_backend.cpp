@@ -1,0 +1,21 @@
+// Runs the contract suite against the unit tests' fake (tests/support/memory_store),
+// so the fake the service tests rely on behaves like a real store.
+#include <memory>
+
+#include "tests/contract/store_contract.hpp"
+#include "tests/support/memory_store.hpp"
+
+namespace bulwark::testing {
+namespace {
+
+class MemoryBackend final : public StoreBackend {
+ public:
+  std::string Name() const override { return "Memory"; }
+  Stores CreateFresh() override { return MemoryStore::AsStores(std::make_shared<MemoryStore>()); }
+};
+
+[[maybe_unused]] const bool kMemoryRegistered =
+    RegisterStoreBackend(std::make_shared<MemoryBackend>());
+
+}  // namespace
+}  // namespace bulwark::testing
