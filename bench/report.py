@@ -1,0 +1,588 @@
+#!/usr/bin/env python3
+"""Turns bench/results/ (written by bench/run) into a summary table on stdout
+and docs/benchmarks.md. Standard library only.
+
+Usage: report.py --results bench/results --doc docs/benchmarks.md
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+
+# Targets (from the project's performance goals).
+TARGET_VERIFY_RATIO = 0.5      # verify req/s >= 0.5 x nginx `return 200`
+TARGET_LOGIN_RATIO = 0.9       # logins/s >= 0.9 x Argon2id hashes/s on all cores
+TARGET_FLOOD_P99_MS = 5.0      # verify p99 during a login flood < 5 ms
+TARGET_IDLE_RSS_MIB = 20.0     # idle RSS <= 20 MiB
+TARGET_READY_MS = 100.0        # spawn -> first /health 200 <= 100 ms (median of 5)
+
+
+# --- loading ----------------------------------------------------------------------
+
+def load_json(results, name, default=None):
+    path = os.path.join(results, name)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def load_wrk(results, stem):
+    """Parsed wrk run: BENCH_JSON fields + rps, p99_ms, non2xx, socket errors, cpu split."""
+    path = os.path.join(results, stem + ".txt")
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return None
+    m = re.search(r"^BENCH_JSON (\{.*\})\s*$", text, re.M)
+    if not m:
+        return None
+    d = json.loads(m.group(1))
+    secs = d["duration_us"] / 1e6
+    lat = d["latency_us"]
+    e = d["errors"]
+    run = {
+        "stem": stem,
+        "requests": d["requests"],
+        "seconds": secs,
+        "rps": d["requests"] / secs if secs else 0.0,
+        "p50_ms": lat["p50"] / 1000.0,
+        "p90_ms": lat["p90"] / 1000.0,
+        "p99_ms": lat["p99"] / 1000.0,
+        "p999_ms": lat["p999"] / 1000.0,
+        "max_ms": lat["max"] / 1000.0,
+        "mean_ms": lat["mean"] / 1000.0,
+        "non2xx": e["status"],
+        "socket_errors": e["connect"] + e["read"] + e["write"] + e["timeout"],
+        "errors": e,
+        "cpu": load_json(results, stem + ".cpu.json"),
+    }
+    return run
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def median_run(runs, key="rps"):
+    """The run whose `key` is the median (lower median for an even count)."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    ordered = sorted(runs, key=lambda r: r[key])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def login_metric_delta(results, result_label):
+    def read(name):
+        total = 0.0
+        try:
+            for line in open(os.path.join(results, name)):
+                if f'result="{result_label}"' in line:
+                    total += float(line.split()[-1])
+        except (OSError, ValueError):
+            return None
+        return total
+    before, after = read("login-metrics-before.txt"), read("login-metrics-after.txt")
+    return None if before is None or after is None else after - before
+
+
+# --- formatting -------------------------------------------------------------------
+
+def fmt_int(v):
+    return "n/a" if v is None else f"{v:,.0f}"
+
+
+def fmt(v, digits=2, suffix=""):
+    return "n/a" if v is None else f"{v:.{digits}f}{suffix}"
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "met" if ok else "**NOT met**"
+
+
+def plain(s):
+    return s.replace("**", "")
+
+
+def md_table(headers, rows):
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+def text_table(headers, rows):
+    rows = [[plain(str(c)) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    for r in rows:
+        out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    return "\n".join(out)
+
+
+# --- CPU split --------------------------------------------------------------------
+
+def bulwark_thread_roles(threads, nproc):
+    """Roles of bulwark's threads by creation order (src/app/application.cpp creates,
+    with default settings: main, store pool x4, hash pool x nproc, I/O x nproc,
+    maintenance). Inferred, so only applied when the count matches."""
+    expected = ["main"] + ["store"] * 4 + ["hash"] * nproc + ["io"] * nproc + ["maintenance"]
+    tids = sorted(t["tid"] for t in threads)
+    if len(tids) != len(expected):
+        return {}
+    return dict(zip(tids, expected))
+
+
+def fmt_duration(v, unit):
+    """Benchmark times: 3 significant digits without exponents, e.g. 4.91 ns, 767 ns, 1,260 ns."""
+    if v is None:
+        return "n/a"
+    if v >= 1000:
+        return f"{v:,.0f} {unit}"
+    if v >= 100:
+        return f"{v:.0f} {unit}"
+    if v >= 10:
+        return f"{v:.1f} {unit}"
+    return f"{v:.2f} {unit}"
+
+
+def cpu_summary(run, nproc, server_label, per_request=True):
+    """(one-line summary, per-role rows) of a run's CPU sample."""
+    cpu = run and run.get("cpu")
+    if not cpu:
+        return "no CPU sample", []
+    procs = cpu["procs"]
+    server = procs.get("server", {})
+    wrk = procs.get("wrk", {})
+    sysinfo = cpu.get("system", {})
+    others = cpu.get("others", {})
+    top = ", ".join(f"{o['comm']} {fmt(o['cpu_pct'], 0, '%')}" for o in others.get("top", [])[:3]
+                    if o["cpu_pct"] >= 1)
+    br = sysinfo.get("breakdown_pct", {})
+    cs = None
+    if run.get("rps") and "voluntary_cs_per_s" in server:
+        cs = (server["voluntary_cs_per_s"] + server["involuntary_cs_per_s"]) / run["rps"]
+    cpu_us = (server.get("cpu_pct", 0) / 100.0) * 1e6 / run["rps"] if run.get("rps") else None
+    if not per_request:
+        detail = ""
+    elif cpu_us is not None and cpu_us >= 1000:
+        detail = f" (≈ {fmt(cpu_us / 1000, 1)} ms of CPU and {fmt(cs, 1)} context switches per request)"
+    else:
+        detail = f" (≈ {fmt(cpu_us, 1)} µs of CPU and {fmt(cs, 2)} context switches per request)"
+    rate = f"{fmt(run.get('rps'), 1)}" if run.get("rps", 0) < 1000 else fmt_int(run.get("rps"))
+    line = (f"{rate} req/s; {server_label} {fmt(server.get('cpu_pct'), 0, '%')}{detail}, "
+            f"wrk {fmt(wrk.get('cpu_pct'), 0, '%')}, "
+            f"other processes {fmt(others.get('cpu_pct'), 0, '%')}{' (' + top + ')' if top else ''}; "
+            f"whole machine busy {fmt(sysinfo.get('busy_pct'), 0, '%')} of {nproc * 100}% "
+            f"(user {fmt(br.get('user'), 0, '%')}"
+            f"{', nice ' + fmt(br.get('nice'), 0, '%') if br.get('nice') else ''}, system {fmt(br.get('system'), 0, '%')}, "
+            f"softirq {fmt(br.get('softirq'), 0, '%')}, steal {fmt(sysinfo.get('steal_pct'), 1, '%')})")
+    rows = []
+    if server_label == "bulwark" and server.get("threads"):
+        roles = bulwark_thread_roles(server["threads"], nproc)
+        by_role = {}
+        for t in server["threads"]:
+            role = roles.get(t["tid"], "thread")
+            by_role.setdefault(role, []).append(t["cpu_pct"])
+        for role in ["io", "store", "hash", "main", "maintenance", "thread"]:
+            if role in by_role:
+                vals = by_role[role]
+                rows.append([role, len(vals), fmt(sum(vals), 1, "%"),
+                             ", ".join(fmt(v, 1) for v in vals)])
+    return line, rows
+
+
+# --- main -------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--doc", required=True)
+    args = ap.parse_args()
+    R = args.results
+
+    meta = load_json(R, "meta.json", {})
+    nproc = meta.get("nproc") or os.cpu_count() or 1
+    rounds = meta.get("rounds", 3)
+    duration = meta.get("duration_s", 10)
+
+    nginx = [load_wrk(R, f"nginx-r{i}") for i in range(1, rounds + 1)]
+    vfile = [load_wrk(R, f"verify-file-r{i}") for i in range(1, rounds + 1)]
+    vnull = [load_wrk(R, f"verify-null-r{i}") for i in range(1, rounds + 1)]
+    login = load_wrk(R, "login")
+    diag_live = load_wrk(R, "diag-live")
+    flood_verify = load_wrk(R, "flood-verify")
+    flood_login = load_wrk(R, "flood-login")
+    flood_base = load_wrk(R, "flood-baseline")
+    a_hashes = [h for h in (load_json(R, "argon2-hash.json"), load_json(R, "argon2-hash-2.json")) if h]
+    # The machine is shared: the higher of the two runs (before and after the logins) is the ceiling.
+    a_hash = max(a_hashes, key=lambda h: h["ops_per_s"]) if a_hashes else {}
+    a_verify = load_json(R, "argon2-verify.json", {})
+    rss = load_json(R, "rss.json", {})
+    ready = load_json(R, "ready.json", {})
+    micro = load_json(R, "micro.json", {})
+    quiet = []
+    try:
+        for line in open(os.path.join(R, "quiet.jsonl")):
+            try:
+                quiet.append(json.loads(line))
+            except ValueError:
+                pass
+    except OSError:
+        pass
+    try:
+        elapsed = int(open(os.path.join(R, "elapsed_s.txt")).read().strip())
+    except (OSError, ValueError):
+        elapsed = None
+
+    med = lambda runs, k: median([r[k] for r in runs if r])
+    nginx_rps, vfile_rps, vnull_rps = med(nginx, "rps"), med(vfile, "rps"), med(vnull, "rps")
+    vfile_p99, vnull_p99, nginx_p99 = med(vfile, "p99_ms"), med(vnull, "p99_ms"), med(nginx, "p99_ms")
+    ratio_file = vfile_rps / nginx_rps if vfile_rps and nginx_rps else None
+    ratio_null = vnull_rps / nginx_rps if vnull_rps and nginx_rps else None
+    round_ratios = [(f["rps"] / n["rps"]) if f and n and n["rps"] else None for f, n in zip(vfile, nginx)]
+    http_non2xx = sum(r["non2xx"] + r["socket_errors"] for r in vfile + vnull if r)
+
+    ceiling = a_hash.get("ops_per_s")
+    login_rps = login["rps"] if login else None
+    login_ratio = login_rps / ceiling if login_rps and ceiling else None
+    login_ok = login_metric_delta(R, "success")
+    login_bad = (login["non2xx"] + login["socket_errors"]) if login else None
+
+    flood_p99 = flood_verify["p99_ms"] if flood_verify else None
+    idle_mib = rss["idle_kb"] / 1024 if rss.get("idle_kb") else None
+    after_mib = rss["after_kb"] / 1024 if rss.get("after_kb") else None
+    ready_ms = ready.get("median_ready_ms")
+
+    targets = [
+        ["HTTP ceiling: nginx `return 200`", f"{fmt_int(nginx_rps)} req/s (p99 {fmt(nginx_p99)} ms)",
+         "—", "—", "(the ceiling)"],
+        ["Verify, access log → file", f"{fmt_int(vfile_rps)} req/s (p99 {fmt(vfile_p99)} ms)",
+         fmt(ratio_file), "≥ 0.50 × nginx",
+         verdict(None if ratio_file is None else ratio_file >= TARGET_VERIFY_RATIO)],
+        ["Verify, access log → /dev/null", f"{fmt_int(vnull_rps)} req/s (p99 {fmt(vnull_p99)} ms)",
+         fmt(ratio_null), "≥ 0.50 × nginx",
+         verdict(None if ratio_null is None else ratio_null >= TARGET_VERIFY_RATIO)],
+        ["Logins (wrk -c4)", f"{fmt(login_rps, 1)} /s, non-2xx {fmt_int(login_bad)}",
+         fmt(login_ratio), "≥ 0.90 × Argon2id ceiling",
+         verdict(None if login_ratio is None else login_ratio >= TARGET_LOGIN_RATIO and login_bad == 0)],
+        ["Argon2id ceiling (libsodium, %d threads)" % a_hash.get("threads", nproc),
+         f"{fmt(ceiling, 1)} hashes/s", "—", "—", "(the ceiling)"],
+        ["Verify p99 during login flood",
+         f"{fmt(flood_p99)} ms ({fmt_int(flood_verify and flood_verify['rps'])} req/s)",
+         "—", "< 5 ms", verdict(None if flood_p99 is None else flood_p99 < TARGET_FLOOD_P99_MS)],
+        ["Verify p99, same load without logins", 
+         f"{fmt(flood_base and flood_base['p99_ms'])} ms ({fmt_int(flood_base and flood_base['rps'])} req/s)",
+         "—", "(reference)", "—"],
+        ["Idle RSS", f"{fmt(idle_mib, 1)} MiB", "—", "≤ 20 MiB",
+         verdict(None if idle_mib is None else idle_mib <= TARGET_IDLE_RSS_MIB)],
+        ["RSS after the load", f"{fmt(after_mib, 1)} MiB", "—", "(recorded)", "—"],
+        ["Start to ready (median of %d)" % len(ready.get("runs", [])),
+         f"{fmt(ready_ms, 1)} ms (startup_ms {fmt(ready.get('median_startup_ms'), 1)})", "—", "≤ 100 ms",
+         verdict(None if ready_ms is None or ready.get("failed") else ready_ms <= TARGET_READY_MS)],
+    ]
+    headers = ["measurement", "result", "ratio", "target", "status"]
+
+    # --- stdout ---
+    print()
+    print(f"Bulwark benchmarks — {meta.get('date_utc', '?')} — {nproc} × {meta.get('cpu_model', '?')}")
+    print(text_table(headers, targets))
+    print()
+    print(f"docs: {args.doc}; raw results: {R}")
+
+    # --- markdown ---
+    L = []
+    add = L.append
+    add("# Benchmarks")
+    add("")
+    add("<!-- Generated by bench/run (bench/report.py); edit those, not this file. -->")
+    add("")
+    changed = meta.get("uncommitted") or []
+    dirty_note = ""
+    if changed:
+        dirty_note = (" plus uncommitted changes in the working tree (" +
+                      ", ".join(f"`{c}`" for c in changed[:12]) + (", …" if len(changed) > 12 else "") + ")")
+    elif meta.get("dirty"):
+        dirty_note = " (with uncommitted changes in the working tree)"
+    add(f"Measured **{meta.get('date_utc', '?')}** on commit `{meta.get('commit', '?')}`{dirty_note}, "
+        f"`{meta.get('bulwark', 'bulwark')}`, optimised build (`cmake --preset release -DBULWARK_BUILD_BENCH=ON`: "
+        "RelWithDebInfo, -O2; the same `build/bulwark` as `make build`).")
+    add("Every ratio is against a ceiling measured **in the same run on the same machine**, so it says "
+        "how much of what the hardware can do Bulwark delivers, not how fast the machine is.")
+    add("")
+    add("## Results")
+    add("")
+    add(md_table(headers, targets))
+    add("")
+    met = [plain(t[4]) for t in targets if plain(t[4]) in ("met", "NOT met")]
+    add(f"{met.count('met')} of {len(met)} targets met.")
+    add("")
+
+    # Per-request CPU from the samples: where the verify gap comes from.
+    def per_req(run):
+        c = run and run.get("cpu")
+        if not c or not run.get("rps"):
+            return None, None
+        srv = c["procs"].get("server", {})
+        cs = None
+        if "voluntary_cs_per_s" in srv:
+            cs = (srv["voluntary_cs_per_s"] + srv["involuntary_cs_per_s"]) / run["rps"]
+        return srv.get("cpu_pct", 0) / 100.0 * 1e6 / run["rps"], cs
+
+    n_us, n_cs = per_req(median_run(nginx))
+    f_us, f_cs = per_req(median_run(vfile))
+    l_us, l_cs = per_req(diag_live)
+    if n_us and f_us:
+        add("### Reading the numbers")
+        add("")
+        add(f"- Server CPU per request (from the CPU samples below): nginx {fmt(n_us, 1)} µs; Bulwark "
+            f"`/health/live` {fmt(l_us, 1)} µs (HTTP stack, access log and metrics only); Bulwark verify "
+            f"{fmt(f_us, 1)} µs. Context switches per request: nginx {fmt(n_cs, 2)}, `/health/live` "
+            f"{fmt(l_cs, 2)}, verify {fmt(f_cs, 2)} — verify is handed from an I/O thread to the store "
+            "pool and back (`Executor::kStore`), `/health/live` is answered inline.")
+        if flood_verify and flood_verify.get("cpu"):
+            thr = flood_verify["cpu"]["procs"].get("server", {}).get("threads", [])
+            roles = bulwark_thread_roles(thr, nproc)
+            hash_pct = sum(t["cpu_pct"] for t in thr if roles.get(t["tid"]) == "hash")
+            base = (f" from {fmt(flood_base['p99_ms'])} ms (p50 {fmt(flood_base['p50_ms'])} ms, "
+                    f"{fmt_int(flood_base['rps'])} req/s) with the same verify load and no logins"
+                    if flood_base else "")
+            add(f"- During the login flood the hashing pool ({nproc} threads, one per core) used "
+                f"{fmt(hash_pct, 0, '%')} of the machine's {nproc * 100}%, and verify's p99 rose to "
+                f"{fmt(flood_p99)} ms (p50 {fmt(flood_verify['p50_ms'])} ms){base}.")
+        if login and login.get("cpu"):
+            c = login["cpu"]
+            thr = c["procs"].get("server", {}).get("threads", [])
+            roles = bulwark_thread_roles(thr, nproc)
+            hashes = [t for t in thr if roles.get(t["tid"]) == "hash"]
+            br = c["system"].get("breakdown_pct", {})
+            if hashes:
+                add(f"- During the login run the hashing threads were busy "
+                    f"{', '.join(fmt(t['cpu_pct'], 0, '%') for t in hashes)} and went to sleep "
+                    f"{fmt(sum(t['voluntary_cs_per_s'] for t in hashes) / login['rps'] if login['rps'] else None, 1)} "
+                    f"times per login, while the machine was {fmt(br.get('idle'), 0, '%')} idle + "
+                    f"{fmt(br.get('iowait'), 0, '%')} iowait: the login handler runs entirely on the hashing "
+                    "pool (`Executor::kHash`), including its SQLite reads and the session insert "
+                    "(`PRAGMA synchronous=FULL`: an fdatasync per login), so a hashing thread that waits "
+                    "leaves its core idle.")
+        add("")
+
+    add("### HTTP: nginx vs `GET /v1/auth/verify`, per round")
+    add("")
+    add(f"Interleaved rounds (nginx, verify with the access log to a file, verify with it to /dev/null), "
+        f"{duration} s each; the table above uses the medians.")
+    add("")
+    def others(run):
+        c = run and run.get("cpu")
+        return fmt(c["others"]["cpu_pct"], 0, "%") if c and "others" in c else "n/a"
+
+    def steal(run):
+        c = run and run.get("cpu")
+        return fmt(c["system"].get("steal_pct"), 0, "%") if c else "n/a"
+
+    rows = []
+    for i in range(rounds):
+        n, f, z = nginx[i], vfile[i], vnull[i]
+        rows.append([i + 1, fmt_int(n and n["rps"]), fmt(n and n["p99_ms"]),
+                     fmt_int(f and f["rps"]), fmt(f and f["p99_ms"]),
+                     fmt_int(z and z["rps"]), fmt(z and z["p99_ms"]), fmt(round_ratios[i]),
+                     f"{others(n)} / {others(f)} / {others(z)}", f"{steal(n)} / {steal(f)} / {steal(z)}"])
+    rows.append(["median", fmt_int(nginx_rps), fmt(nginx_p99), fmt_int(vfile_rps), fmt(vfile_p99),
+                 fmt_int(vnull_rps), fmt(vnull_p99), fmt(median(round_ratios)), "", ""])
+    add(md_table(["round", "nginx req/s", "nginx p99 ms", "verify (log→file) req/s", "p99 ms",
+                  "verify (log→/dev/null) req/s", "p99 ms", "verify(file)/nginx",
+                  "other processes' CPU (nginx / file / null)", "hypervisor steal (nginx / file / null)"], rows))
+    add("")
+    add("Interference columns: CPU used by other processes in this VM, and time the hypervisor gave to other "
+        "VMs (steal), during each run (100% = one core). A round with a lot of either is less trustworthy; "
+        "the medians damp one bad round.")
+    add("")
+    if diag_live:
+        add(f"Diagnostic, one run: `GET /health/live` on the /dev/null replica — answered inline on the I/O "
+            f"thread, no store-pool hop, no SQLite, but with the same access log and metrics — "
+            f"{fmt_int(diag_live['rps'])} req/s (p99 {fmt(diag_live['p99_ms'])} ms), "
+            f"{fmt(diag_live['rps'] / nginx_rps if nginx_rps else None)} × nginx.")
+        add("")
+    add(f"Errors in all verify runs (non-2xx + socket errors): {http_non2xx}. "
+        f"Access log of the file-logging replica after the whole run: "
+        f"{fmt_int(rss.get('log_a_lines'))} lines, {fmt(rss.get('log_a_bytes', 0) / 1e6, 1)} MB "
+        f"(a file in a temporary directory on `{meta.get('tmp_fs', '?')}`).")
+    add("")
+
+    add("### Where the CPU goes")
+    add("")
+    add(f"Sampled from `/proc/PID/task/*/stat` from 1 s after each wrk run started to 1 s before it ended "
+        f"(100% = one core; the machine has {nproc * 100}%). The run shown is the median-throughput round. "
+        "Bulwark's thread roles are inferred from creation order in `src/app/application.cpp` "
+        "(main, store pool ×4, hash pool ×nproc, I/O ×nproc, maintenance).")
+    add("")
+    for label, run, server_label in [("nginx", median_run(nginx), "nginx (master+workers)"),
+                                     ("verify, log → file", median_run(vfile), "bulwark"),
+                                     ("verify, log → /dev/null", median_run(vnull), "bulwark"),
+                                     ("diagnostic: `GET /health/live` (log → /dev/null)", diag_live, "bulwark"),
+                                     ("logins", login, "bulwark"),
+                                     ("verify during login flood (rate is verify's; bulwark's CPU "
+                                      "includes the logins)", flood_verify, "bulwark")]:
+        line, rows = cpu_summary(run, nproc, server_label, per_request=run is not flood_verify)
+        add(f"- **{label}**: {line}.")
+        if rows:
+            add("")
+            add("  " + md_table(["bulwark threads", "count", "total", "per thread %"], rows)
+                .replace("\n", "\n  "))
+            add("")
+    add("")
+    if flood_verify and flood_verify.get("cpu"):
+        add("During the flood the login wrk (a second process) is not in the sample; "
+            "its CPU use is small (a few dozen requests per second).")
+        add("")
+
+    add("### Logins vs the Argon2id ceiling")
+    add("")
+    add(md_table(
+        ["measurement", "value"],
+        [["Argon2id `crypto_pwhash_str_alg` (hash), %s threads, t=%s, m=%s KiB: the ceiling (higher of 2 runs)" %
+          (a_hash.get("threads", "?"), a_hash.get("iterations", "?"), a_hash.get("memory_kib", "?")),
+          f"{fmt(a_hash.get('ops_per_s'), 1)} /s ({fmt(a_hash.get('ms_per_op_per_thread'), 1)} ms per hash per thread); "
+          f"runs before / after the logins: {' / '.join(fmt(h['ops_per_s'], 1) for h in a_hashes)} /s"],
+         ["Kernel share of the ceiling's CPU time (page faults: libsodium maps fresh memory for every hash)",
+          (f"{fmt(100.0 * a_hash['sys_s'] / (a_hash['sys_s'] + a_hash['user_s']), 0, '%')} "
+           f"(user {fmt(a_hash['user_s'], 1)} s, system {fmt(a_hash['sys_s'], 1)} s, "
+           f"{fmt_int(a_hash['minor_faults'] / a_hash['ops'] if a_hash.get('ops') else None)} minor faults per hash)")
+          if a_hash.get("user_s") is not None else "n/a"],
+         ["Argon2id `crypto_pwhash_str_verify`, same parameters, %s threads (cross-check)" % a_verify.get("threads", "?"),
+          f"{fmt(a_verify.get('ops_per_s'), 1)} /s ({fmt(a_verify.get('ms_per_op_per_thread'), 1)} ms per verify per thread)"],
+         ["Logins/s (wrk), and successes counted by Bulwark itself",
+          f"{fmt(login_rps, 1)} /s; `bulwark_logins_total{{result=\"success\"}}` rose by {fmt_int(login_ok)} "
+          f"(wrk counted {fmt_int(login and login['requests'])} responses)"],
+         ["Login latency p50 / p99", f"{fmt(login and login['p50_ms'])} / {fmt(login and login['p99_ms'])} ms"],
+         ["Login non-2xx / socket errors", f"{fmt_int(login and login['non2xx'])} / {fmt_int(login and login['socket_errors'])}"],
+         ["Logins/s during the flood (same wrk, verify traffic alongside)",
+          f"{fmt(flood_login and flood_login['rps'], 1)} /s, non-2xx {fmt_int(flood_login and flood_login['non2xx'])}"],
+         ]))
+    add("")
+    add("A login costs exactly one Argon2id verification (`crypto_pwhash_str_verify` recomputes the hash "
+        "at the parameters stored in the PHC string: the same work as hashing), plus two SQLite reads "
+        "(user, roles), a session token + SHA-256 and one SQLite insert. The ceiling is libsodium "
+        "called directly on every core with nothing else running, so a ratio near 1 means the login path "
+        "adds no overhead and the hashing pool keeps every core busy.")
+    add("")
+
+    add("### Memory and start-up")
+    add("")
+    add(md_table(
+        ["measurement", "value"],
+        [["VmRSS, fresh idle `bulwark serve` (after /health is 200 and 1 s idle)",
+          f"{fmt_int(rss.get('idle_kb'))} kB ({fmt(idle_mib, 1)} MiB), {rss.get('idle_threads', '?')} threads"],
+         ["VmRSS, same process after all the load above",
+          f"{fmt_int(rss.get('after_kb'))} kB ({fmt(after_mib, 1)} MiB), {rss.get('after_threads', '?')} threads"],
+         ["VmRSS, second replica (log → /dev/null): idle / after its verify runs",
+          f"{fmt_int(rss.get('idle_b_kb'))} / {fmt_int(rss.get('after_b_kb'))} kB"],
+         ["Start to ready, each run (ms)",
+          ", ".join(fmt(r.get("ready_ms"), 1) for r in ready.get("runs", []))],
+         ["`startup_ms` from the \"ready\" log line, each run",
+          ", ".join(fmt(r.get("startup_ms"), 1) for r in ready.get("runs", []))],
+         ]))
+    add("")
+    add("Start to ready is measured from just before `fork/exec` to the first `200` on `/health`, "
+        "polled with a raw socket every 1 ms (bench/ready_time.py), on an already-migrated data directory. "
+        "`startup_ms` is Bulwark's own figure (from `Run()` to listening), which excludes process start-up "
+        "and dynamic linking.")
+    add("")
+
+    add("### Micro-benchmarks")
+    add("")
+    add("`build/bench/bulwark_micro_bench --benchmark_min_time=0.2` (Google Benchmark 1.7.1, bench/*_bench.cpp). "
+        "Debian's libbenchmark warns it was built as DEBUG; that affects the framework only, not the code measured.")
+    add("")
+    rows = []
+    for b in micro.get("benchmarks", []):
+        if b.get("run_type") == "aggregate":
+            continue
+        unit = b.get("time_unit", "ns")
+        extra = ", ".join(f"{k}={v:g}" for k, v in b.items()
+                          if k in ("t", "m_kib") and isinstance(v, (int, float)))
+        rows.append([f"`{b['name']}`", fmt_duration(b["real_time"], unit), fmt_duration(b["cpu_time"], unit),
+                     fmt_int(b.get("iterations")), extra or ""])
+    add(md_table(["benchmark", "wall time", "CPU time", "iterations", ""], rows) if rows else "(no results)")
+    add("")
+    add("What they cover: `NewSessionToken` / `Sha256Hex` (src/crypto/tokens.hpp; every verify hashes the "
+        "presented token), `PasswordHasher::Verify` at the OWASP defaults (one per login), "
+        "`metrics::Counter::Inc` on a kept reference (1 and 2 threads) and a by-name-and-labels lookup + Inc, "
+        "`AccessObserver::OnRequest` (the metrics + JSON access-log line written after every response; "
+        "stderr to /dev/null), and `http::Router::Find` over Bulwark's real route table.")
+    add("")
+
+    add("## How it was measured")
+    add("")
+    add(f"- **Machine**: {nproc} cores ({meta.get('cpu_model', '?')}), {fmt_int(meta.get('mem_total_mib'))} MiB RAM, "
+        f"Linux {meta.get('kernel', '?')}, load average at start {' '.join(meta.get('loadavg_start', []))}. "
+        "A shared, noisy virtual machine: treat differences of ±10% between runs as noise. "
+        f"Tools: {meta.get('wrk', 'wrk')}; {meta.get('nginx', 'nginx')}.")
+    if quiet:
+        parts = []
+        for q in quiet:
+            r = q.get("result", {})
+            state = "quiet" if r.get("quiet") else "**still busy**"
+            parts.append(f"{q.get('at')}: {state} ({fmt(r.get('busy_pct'), 0, '%')} busy, waited {r.get('waited_s', '?')} s)")
+        add("- **Contention**: the machine is shared with other work (compilers, test suites). Before the run "
+            "and before each phase bench/run waits (at most 30 s, then 10 s) for it to fall under 30% of one "
+            "core busy, and every CPU sample above lists what else ran and the hypervisor steal (CPU time "
+            "taken by other VMs, which no wait inside this VM can avoid). This run: " + "; ".join(parts) + ".")
+    add("- **Everything on one machine**, over 127.0.0.1: wrk (one thread) and the server share the cores, "
+        "exactly as nginx and wrk do for the ceiling.")
+    add(f"- **HTTP ceiling**: `nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'` with `worker_processes 2; "
+        "access_log off; keepalive_requests 1000000; location / { return 200 \"ok\"; }` (pid, error log "
+        "and temp paths inside a temporary DIR; the keep-alive limit is raised so that nginx, like Bulwark, "
+        f"never closes a keep-alive connection mid-run), measured with `wrk -t1 -c50 -d{duration}s --latency`.")
+    add("- **Verify**: a fresh data directory, `bulwark user add --username bench --password-stdin`, two "
+        "`bulwark serve` replicas on it with default settings (`BULWARK_IO_THREADS` = `BULWARK_HASH_THREADS` = "
+        "one per core, 4 store threads, Argon2id t=2 m=19456 KiB, JSON logs) — replica A with stderr (the "
+        "access log, one JSON line per request) to a file, replica B with stderr to /dev/null — one login with "
+        "curl for a `session_token`, then "
+        f"`wrk -t1 -c50 -d{duration}s --latency -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:PORT/v1/auth/verify`. "
+        f"{rounds} rounds, interleaved with nginx, after a 2 s warm-up of each; medians reported.")
+    add(f"- **Logins**: `wrk -t1 -c4 -d{duration}s --latency -s bench/login.lua` (POST /v1/auth/login, "
+        "`Content-Type: application/json`, `{\"username\":\"bench\",\"password\":\"...\"}`) on replica A; "
+        "non-2xx counted by wrk and successes cross-checked with `bulwark_logins_total` from /metrics. "
+        f"**Argon2id ceiling**: `build/bench/argon2_ceiling --threads {nproc} --seconds 5 --mode hash` "
+        "(bench/argon2_ceiling.cpp: `crypto_pwhash_str_alg(..., 2, 19456 KiB, crypto_pwhash_ALG_ARGON2ID13)` "
+        "in a loop on every thread), run just before the logins; `--mode verify` (3 s) just after.")
+    add(f"- **Verify during a login flood**: the login wrk above ({duration} s) and, started 1 s later, "
+        f"`wrk -t1 -c10 -d{max(duration - 2, 1)}s --latency` on verify against the same replica; just before, "
+        "the same verify wrk alone as the reference.")
+    add("- **RSS**: `VmRSS` from `/proc/PID/status`.")
+    add("- **wrk numbers** come from a `done()` hook (bench/wrk_report.lua) that prints wrk's exact request "
+        "count, duration, error counts and latency percentiles; wrk's text output is kept too.")
+    add("")
+    add("## Reproduce")
+    add("")
+    add("```sh")
+    add("make bench            # runs bench/run: installs what is missing (scripts/install-deps.sh bench:")
+    add("                      # wrk, nginx-light, libbenchmark), builds build/ with -DBULWARK_BUILD_BENCH=ON, measures")
+    add("./bench/run           # the same without make; BENCH_SKIP_BUILD=1 to use build/ as it is")
+    add("BENCH_DURATION=5 BENCH_ROUNDS=1 ./bench/run   # a quick smoke run")
+    add("```")
+    add("")
+    add("Raw output (wrk text, CPU samples, micro-benchmark JSON, logs) lands in `bench/results/` "
+        f"(git-ignored). This run took {elapsed if elapsed is not None else '?'} s including the build check.")
+    add("")
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
+    tmp = args.doc + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(L))
+    os.replace(tmp, args.doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
