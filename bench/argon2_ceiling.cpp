@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
   std::vector<uint64_t> counts(o.threads, 0);
   std::vector<std::thread> workers;
   const auto begin = Clock::now();
-  const auto deadline = begin + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(o.seconds));
+  const auto deadline =
+      begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   for (unsigned t = 0; t < o.threads; ++t) {
     workers.emplace_back([&, t] {
       char out[crypto_pwhash_STRBYTES];
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
       "\"ms_per_op_per_thread\":%.3f,\"user_s\":%.3f,\"sys_s\":%.3f,\"minor_faults\":%ld}\n",
       o.verify ? "verify" : "hash", o.iterations, o.memory_kib, o.threads, elapsed,
       static_cast<unsigned long long>(total), per_thread.c_str(), rate,
-      total ? 1000.0 * elapsed * o.threads / static_cast<double>(total) : 0.0,
-      secs(usage.ru_utime), secs(usage.ru_stime), usage.ru_minflt);
+      total ? 1000.0 * elapsed * o.threads / static_cast<double>(total) : 0.0, secs(usage.ru_utime),
+      secs(usage.ru_stime), usage.ru_minflt);
   return 0;
 }
