@@ -38,8 +38,8 @@ double MillisSince(steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(steady_clock::now() - t).count();
 }
 
-// Background upkeep on its own thread: health probes every second and the
-// purge of expired sessions every purge interval.
+// Background upkeep on its own thread: every second it writes out batched log
+// lines and probes health; every purge interval it purges expired sessions.
 class Maintenance {
  public:
   Maintenance(HealthMonitor& health, SessionStore& sessions, const Clock& clock,
@@ -65,6 +65,7 @@ class Maintenance {
     std::unique_lock lock(mutex_);
     while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
       lock.unlock();
+      log::Flush();  // access-log lines wait at most about a second
       health_.Refresh();
       if (clock_.NowUnix() >= next_purge) {
         next_purge = clock_.NowUnix() + purge_interval_;

@@ -1,6 +1,12 @@
 // Per-request metrics and the access log (one JSON line per request).
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
 
@@ -12,7 +18,18 @@ class AccessObserver final : public http::RequestObserver {
   void OnRequest(const http::RequestRecord& record) override;
 
  private:
+  struct Series {
+    metrics::Counter* requests;
+    metrics::Histogram* duration;
+  };
+  // The metrics of one (route, method, status), looked up in the registry once.
+  Series& SeriesFor(const http::RequestRecord& record);
+
   metrics::Registry& metrics_;
+  std::shared_mutex mutex_;
+  // Key: route '\n' method '\n' status. Bounded: routes and methods come from
+  // the routing table (unknown paths share the route "unmatched").
+  std::unordered_map<std::string, Series> series_;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace bulwark

@@ -31,7 +31,11 @@ inline void Warn(std::string_view m, std::initializer_list<Field> f = {}) {
 inline void Error(std::string_view m, std::initializer_list<Field> f = {}) {
   Write(Level::kError, m, f);
 }
-// Flushes buffered lines (before exit).
+// Like Write, but the line may wait (at most until Flush() or a 32 KiB batch)
+// to be written together with others: for high-volume lines such as the
+// access log. Write() lines go out at once, and take earlier batched ones along.
+void WriteBatched(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+// Writes out buffered lines (called every second and before exit).
 void Flush();
 
 }  // namespace bulwark::log
