@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <exception>
 #include <future>
@@ -19,24 +20,26 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/status.hpp>
 
 namespace bulwark::http {
 namespace {
@@ -48,9 +51,23 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// Every I/O object lives on one single-threaded io_context, so it uses that
+// context's executor type directly rather than the type-erased any_io_executor.
+using IoExecutor = asio::io_context::executor_type;
+template <typename T>
+using Awaitable = asio::awaitable<T, IoExecutor>;
+using Socket = asio::basic_stream_socket<tcp, IoExecutor>;
+using Acceptor = asio::basic_socket_acceptor<tcp, IoExecutor>;
+using Timer = asio::basic_waitable_timer<SteadyClock, asio::wait_traits<SteadyClock>, IoExecutor>;
+
+constexpr auto kUseAwaitable = asio::use_awaitable_t<IoExecutor>();
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable_t<IoExecutor>());
 constexpr std::size_t kMaxRequestIdLength = 128;
+constexpr std::size_t kRequestIdLength = 16;
 constexpr std::size_t kIdleReadSize = 4096;
+constexpr std::size_t kMaxReadSize = 65536;
+// A connection keeps the capacity of its request body between requests, up to this.
+constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
 // After the last response on a connection we half-close and read what the
 // client still sends, so that closing does not turn into an RST that could
 // destroy the response before the client reads it.
@@ -59,56 +76,73 @@ constexpr std::size_t kMaxLingerBytes = 256 * 1024;
 constexpr std::chrono::milliseconds kAcceptBackoff{50};
 constexpr std::chrono::seconds kStopAcceptingWait{2};
 constexpr std::string_view kUnmatched = "unmatched";
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr SteadyClock::time_point kNever = SteadyClock::time_point::max();
 
 // Set on the server's I/O threads, so that calls from a handler never block
 // waiting for their own thread.
 thread_local const void* tls_io_server = nullptr;
 
 struct Connection {
-  Connection(tcp::socket socket, std::string remote)
-      : stream(std::move(socket)),
-        deadline(stream.get_executor()),
-        remote_address(std::move(remote)) {}
+  Connection(Socket s, std::string remote)
+      : socket(std::move(s)), timer(socket.get_executor()), remote_address(std::move(remote)) {}
 
-  beast::tcp_stream stream;  // its own timer bounds writes only (it closes on expiry)
-  // Bounds idle waits and request reads. It cancels instead of closing, so
-  // the server can still answer 408 after a read timed out.
-  asio::steady_timer deadline;
+  Socket socket;
+  // Bounds idle waits, request reads and response writes (see SetDeadline). It
+  // cancels instead of closing, so the server can still answer 408 after a
+  // read timed out.
+  Timer timer;
   const std::string remote_address;
 
-  // The fields below are touched only on the connection's strand.
-  uint64_t deadline_generation = 0;
-  bool timed_out = false;   // the current deadline fired
-  bool idle = false;        // waiting for the first byte of a request
-  bool served_any = false;  // at least one response was written
+  // Everything below is touched only on the connection's I/O thread.
+  SteadyClock::time_point deadline = kNever;      // when the current wait times out
+  SteadyClock::time_point timer_expiry = kNever;  // when the pending timer wait ends
+  bool timed_out = false;                         // the current deadline fired
+  bool idle = false;                              // waiting for the first byte of a request
+  bool served_any = false;                        // at least one response was written
+  beast::flat_buffer buffer;                      // bytes received and not yet parsed
+  std::string head;                               // the response status line and headers
 };
 
-void ArmDeadline(const std::shared_ptr<Connection>& conn, SteadyClock::duration timeout) {
-  const uint64_t generation = ++conn->deadline_generation;
-  conn->timed_out = false;
-  conn->deadline.expires_after(timeout);
-  // The timer shares the connection's strand executor, so this runs on the strand.
-  conn->deadline.async_wait([weak = std::weak_ptr<Connection>(conn), generation](error_code ec) {
+// The timer is lazy: moving a deadline later (the common case: every request
+// pushes the idle deadline forward) only updates Connection::deadline, and a
+// timer that fires early re-arms itself for the current deadline. The asio
+// timer is re-armed only when a deadline moves earlier than its expiry.
+void StartTimer(const std::shared_ptr<Connection>& conn, SteadyClock::time_point at) {
+  conn->timer_expiry = at;
+  conn->timer.expires_at(at);  // cancels a pending wait, whose handler then sees a newer expiry
+  conn->timer.async_wait([weak = std::weak_ptr<Connection>(conn), at](error_code ec) {
     const std::shared_ptr<Connection> c = weak.lock();
-    // A stale expiry may already be queued when the deadline is re-armed.
-    if (ec || c == nullptr || c->deadline_generation != generation) return;
+    // Superseded by a re-arm, or cancelled by a close.
+    if (c == nullptr || c->timer_expiry != at) return;
+    c->timer_expiry = kNever;
+    if (ec || c->deadline == kNever) return;
+    if (SteadyClock::now() < c->deadline) {
+      StartTimer(c, c->deadline);
+      return;
+    }
     c->timed_out = true;
     error_code ignored;
-    c->stream.socket().cancel(ignored);
+    c->socket.cancel(ignored);
   });
 }
 
-void DisarmDeadline(Connection& conn) {
-  ++conn.deadline_generation;
-  conn.deadline.cancel();
+void SetDeadline(const std::shared_ptr<Connection>& conn, SteadyClock::time_point at) {
+  conn->timed_out = false;
+  conn->deadline = at;
+  if (at < conn->timer_expiry) StartTimer(conn, at);
 }
 
-// Closes at once. Runs on the connection's strand (or with no I/O thread running).
+void ClearDeadline(Connection& conn) { conn.deadline = kNever; }
+
+// Closes at once. Runs on the connection's I/O thread (or with no I/O thread running).
 void CloseNow(Connection& conn) {
   error_code ignored;
-  conn.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  conn.stream.close();
-  DisarmDeadline(conn);
+  conn.socket.shutdown(tcp::socket::shutdown_both, ignored);
+  conn.socket.close(ignored);
+  conn.deadline = kNever;
+  conn.timer_expiry = kNever;
+  conn.timer.cancel();
 }
 
 bool IsSaneRequestId(std::string_view id) {
@@ -117,7 +151,7 @@ bool IsSaneRequestId(std::string_view id) {
 }
 
 // Not a secret: it only correlates log lines.
-std::string GenerateRequestId() {
+void GenerateRequestId(std::string& id) {
   thread_local std::mt19937_64 engine = [] {
     std::random_device device;
     std::seed_seq seed{device(), device(), device(), device()};
@@ -125,18 +159,11 @@ std::string GenerateRequestId() {
   }();
   static constexpr char kHex[] = "0123456789abcdef";
   uint64_t bits = engine();
-  std::string id(16, '0');
+  id.resize(kRequestIdLength);
   for (char& c : id) {
     c = kHex[bits & 0xF];
     bits >>= 4;
   }
-  return id;
-}
-
-std::string RequestIdFrom(const bhttp::fields& fields) {
-  const auto it = fields.find("X-Request-Id");
-  if (it != fields.end() && IsSaneRequestId(it->value())) return std::string(it->value());
-  return GenerateRequestId();
 }
 
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
@@ -171,28 +198,62 @@ bool IsServerOwnedHeader(std::string_view name) {
          HeaderNameEquals(name, "X-Request-Id");
 }
 
-bhttp::response<bhttp::string_body> ToWire(HttpResponse& response, unsigned version,
-                                           bool keep_alive, const std::string& request_id) {
-  bhttp::response<bhttp::string_body> out;
-  out.version(version);
-  out.result(static_cast<unsigned>(response.status));
+// Header values go out without surrounding spaces and tabs.
+std::string_view TrimValue(std::string_view value) {
+  const std::size_t begin = value.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return {};
+  const std::size_t end = value.find_last_not_of(" \t");
+  return value.substr(begin, end - begin + 1);
+}
+
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(TrimValue(value));
+  out.append("\r\n");
+}
+
+// Writes the status line and header of the response into out (reusing its
+// capacity) and returns the body to send after it.
+std::string_view SerializeHead(std::string& out, const HttpResponse& response, unsigned version,
+                               bool keep_alive, std::string_view request_id) {
+  const unsigned code = static_cast<unsigned>(response.status);
+  out.clear();
+  out.append("HTTP/");
+  out.push_back(static_cast<char>('0' + version / 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + version % 10));
+  out.push_back(' ');
+  out.push_back(static_cast<char>('0' + code / 100));
+  out.push_back(static_cast<char>('0' + (code / 10) % 10));
+  out.push_back(static_cast<char>('0' + code % 10));
+  out.push_back(' ');
+  const beast::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(code));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
   for (const auto& [name, value] : response.headers) {
-    if (!IsServerOwnedHeader(name)) out.insert(name, value);
+    if (!IsServerOwnedHeader(name)) AppendField(out, name, value);
   }
-  out.set("X-Request-Id", request_id);
+  AppendField(out, "X-Request-Id", request_id);
   // Answers of an authentication service must never be cached; a handler may
   // still choose its own policy explicitly.
-  if (response.Header("Cache-Control") == nullptr) out.set(bhttp::field::cache_control, "no-store");
-  const bool bodiless = response.status == 204 || response.status == 304;
+  if (response.Header("Cache-Control") == nullptr) AppendField(out, "Cache-Control", "no-store");
+  std::string_view body;
+  const bool bodiless = code == 204 || code == 304;
   if (!bodiless) {
-    if (!response.body.empty() && response.Header("Content-Type") == nullptr) {
-      out.set(bhttp::field::content_type, "application/json");
+    body = response.body;
+    if (!body.empty() && response.Header("Content-Type") == nullptr) {
+      AppendField(out, "Content-Type", "application/json");
     }
-    out.body() = std::move(response.body);
-    out.content_length(out.body().size());
+    std::array<char, 24> digits{};
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), body.size()).ptr;
+    AppendField(out, "Content-Length", std::string_view(digits.data(), end - digits.data()));
   }
-  out.keep_alive(keep_alive);
-  return out;
+  // HTTP/1.1 is persistent unless told otherwise, HTTP/1.0 the other way round.
+  if (version >= 11 && !keep_alive) AppendField(out, "Connection", "close");
+  if (version < 11 && keep_alive) AppendField(out, "Connection", "keep-alive");
+  out.append("\r\n");
+  return body;
 }
 
 // The response for a request that could not be read, or nullopt when the
@@ -217,6 +278,125 @@ std::optional<HttpResponse> ReadErrorResponse(error_code ec, bool timed_out) {
   return std::nullopt;  // a socket error
 }
 
+// Parses a request straight into an HttpRequest (no intermediate Beast message).
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(HttpRequest& request) : request_(request) {}
+
+  unsigned version() const { return version_; }
+
+  // Like beast::http::message::keep_alive(): decided by the first Connection field.
+  bool KeepAlive() const {
+    const std::string* connection = Field(connection_);
+    if (version_ < 11) {
+      return connection != nullptr && bhttp::token_list(*connection).exists("keep-alive");
+    }
+    return connection == nullptr || !bhttp::token_list(*connection).exists("close");
+  }
+
+  bool ExpectsContinue() const {
+    const std::string* expect = Field(expect_);
+    return version_ >= 11 && expect != nullptr && HeaderNameEquals(*expect, "100-continue");
+  }
+
+  const std::string* RequestId() const { return Field(request_id_); }
+
+ private:
+  static constexpr std::size_t kAbsent = std::numeric_limits<std::size_t>::max();
+
+  const std::string* Field(std::size_t index) const {
+    return index == kAbsent ? nullptr : &request_.headers[index].second;
+  }
+
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
+                       int version, error_code&) override {
+    request_.method.assign(method.data(), method.size());
+    request_.target.assign(target.data(), target.size());
+    version_ = static_cast<unsigned>(version);
+  }
+
+  void on_response_impl(int, beast::string_view, int, error_code&) override {}
+
+  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                     error_code&) override {
+    const std::size_t index = request_.headers.size();
+    request_.headers.emplace_back(std::piecewise_construct,
+                                  std::forward_as_tuple(name_string.data(), name_string.size()),
+                                  std::forward_as_tuple(value.data(), value.size()));
+    if (name == bhttp::field::connection) {
+      if (connection_ == kAbsent) connection_ = index;
+    } else if (name == bhttp::field::expect) {
+      if (expect_ == kAbsent) expect_ = index;
+    } else if (request_id_ == kAbsent &&
+               HeaderNameEquals(std::string_view(name_string.data(), name_string.size()),
+                                "X-Request-Id")) {
+      request_id_ = index;
+    }
+  }
+
+  void on_header_impl(error_code&) override {}
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         error_code&) override {
+    // The length is within the body limit: the parser checked it already.
+    if (content_length) request_.body.reserve(static_cast<std::size_t>(*content_length));
+  }
+
+  std::size_t on_body_impl(beast::string_view body, error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_finish_impl(error_code&) override {}
+
+  HttpRequest& request_;
+  unsigned version_ = 11;
+  std::size_t connection_ = kAbsent;
+  std::size_t expect_ = kAbsent;
+  std::size_t request_id_ = kAbsent;
+};
+
+// Feeds the buffered bytes to the parser. Returns need_more when the parser
+// (the header only, unless it is eager) needs bytes that have not arrived yet.
+error_code ParseBuffered(RequestParser& parser, beast::flat_buffer& buffer) {
+  error_code ec;
+  while (!parser.is_done() && buffer.size() > 0) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec) return ec;
+    if (!parser.eager() && parser.is_header_done()) return ec;
+    if (used == 0) break;
+  }
+  if (!parser.is_done() && (parser.eager() || !parser.is_header_done())) {
+    return bhttp::error::need_more;
+  }
+  return ec;
+}
+
+// Clears a request for reuse by the connection's next one, keeping capacity.
+void ResetRequest(HttpRequest& request, const std::string& remote_address) {
+  request.method.clear();
+  request.target.clear();
+  request.path.clear();
+  request.query.clear();
+  request.headers.clear();
+  if (request.body.capacity() > kKeptBodyCapacity) {
+    std::string().swap(request.body);
+  } else {
+    request.body.clear();
+  }
+  request.remote_address = remote_address;
+  request.request_id.clear();
+  request.path_params.clear();
+}
+
 class InFlightRequest {
  public:
   explicit InFlightRequest(std::atomic<std::size_t>& counter) : counter_(counter) { ++counter_; }
@@ -233,18 +413,24 @@ class InFlightRequest {
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, const Router& router, WorkPools pools, RequestObserver* observer)
-      : options_(std::move(options)),
-        router_(router),
-        pools_(pools),
-        observer_(observer),
-        ioc_(std::max(1, options_.io_threads)) {}
+      : options_(std::move(options)), router_(router), pools_(pools), observer_(observer) {
+    const int threads = std::max(1, options_.io_threads);
+    workers_.reserve(static_cast<std::size_t>(threads));
+    for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<IoWorker>());
+  }
 
   ~Impl() {
     Stop();
-    // A handler still running on a pool will post its completion into ioc_;
-    // wait for it before ioc_ goes away.
-    std::unique_lock lock(pool_mu_);
-    pool_cv_.wait(lock, [&] { return pool_jobs_ == 0; });
+    // A handler still running on a pool will post its completion into an
+    // io_context; wait for it before the contexts go away.
+    {
+      std::unique_lock lock(pool_mu_);
+      pool_cv_.wait(lock, [&] { return pool_jobs_.load() == 0; });
+    }
+    // The first context holds the acceptor, and its pending accept may hold a
+    // socket of another context: it goes first.
+    acceptor_.reset();
+    for (std::unique_ptr<IoWorker>& worker : workers_) worker.reset();
   }
 
   void Start();
@@ -261,6 +447,15 @@ class HttpServer::Impl {
   std::size_t in_flight_requests() const { return in_flight_.load(); }
 
  private:
+  // One single-threaded io_context per I/O thread; a connection lives on one
+  // of them for its whole life, so nothing of it needs a strand or a lock.
+  struct IoWorker {
+    asio::io_context ioc{1};
+    // Keeps run() going while nothing is pending (e.g. after StopAccepting).
+    std::optional<asio::executor_work_guard<IoExecutor>> work;
+    std::thread thread;
+  };
+
   struct Job {
     const Route* route = nullptr;
     HttpRequest request;
@@ -293,14 +488,17 @@ class HttpServer::Impl {
   // Counts a handler handed to a pool, until the pool is done with it.
   class PoolJobToken {
    public:
-    explicit PoolJobToken(Impl* impl) : impl_(impl) {
-      std::lock_guard lock(impl_->pool_mu_);
-      ++impl_->pool_jobs_;
-    }
+    explicit PoolJobToken(Impl* impl) : impl_(impl) { ++impl_->pool_jobs_; }
     PoolJobToken(PoolJobToken&& other) noexcept : impl_(std::exchange(other.impl_, nullptr)) {}
     PoolJobToken& operator=(PoolJobToken&&) = delete;
     ~PoolJobToken() {
       if (impl_ == nullptr) return;
+      // Only the last job takes the lock: the destructor of Impl may be
+      // waiting for it, and must not return before the notify is done.
+      std::size_t jobs = impl_->pool_jobs_.load();
+      while (jobs > 1) {
+        if (impl_->pool_jobs_.compare_exchange_weak(jobs, jobs - 1)) return;
+      }
       std::lock_guard lock(impl_->pool_mu_);
       if (--impl_->pool_jobs_ == 0) impl_->pool_cv_.notify_all();
     }
@@ -310,7 +508,7 @@ class HttpServer::Impl {
   };
 
   // Runs a handler on a pool thread, then resumes the awaiting coroutine on
-  // its strand.
+  // its connection's I/O thread.
   template <typename CompletionHandler>
   class PoolTask {
    public:
@@ -347,17 +545,22 @@ class HttpServer::Impl {
     SteadyClock::time_point started;
   };
 
-  asio::awaitable<void> Listen(std::shared_ptr<tcp::acceptor> acceptor);
-  void StartConnection(tcp::socket socket);
-  asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, ConnectionLease lease);
-  asio::awaitable<error_code> ReadRequest(Connection& conn, beast::flat_buffer& buffer,
-                                          bhttp::request_parser<bhttp::string_body>& parser);
-  asio::awaitable<void> Dispatch(std::shared_ptr<Job> job);
-  asio::awaitable<void> RunOnPool(asio::thread_pool& pool, std::shared_ptr<Job> job);
+  Awaitable<void> Listen(std::shared_ptr<Acceptor> acceptor);
+  void StartConnection(Socket socket);
+  Awaitable<void> Serve(std::shared_ptr<Connection> conn, ConnectionLease lease);
+  Awaitable<error_code> ReadRequest(const std::shared_ptr<Connection>& conn,
+                                    RequestParser& parser);
+  Awaitable<error_code> ReadMore(Connection& conn, RequestParser& parser);
+  // The pool the matched route's handler runs on, or nullptr when it has run
+  // inline (or no route matched: the response is then already set).
+  asio::thread_pool* Dispatch(Job& job);
+  Awaitable<void> RunOnPool(asio::thread_pool& pool, std::shared_ptr<Job> job);
   void RunHandler(Job& job);
-  asio::awaitable<bool> Respond(Connection& conn, HttpResponse response, unsigned version,
-                                bool keep_alive, const Exchange& exchange);
-  asio::awaitable<void> CloseGracefully(std::shared_ptr<Connection> conn);
+  Awaitable<bool> Respond(const std::shared_ptr<Connection>& conn, const HttpResponse& response,
+                          unsigned version, bool keep_alive, const Exchange& exchange);
+  Awaitable<bool> Write(const std::shared_ptr<Connection>& conn, std::string_view head,
+                        std::string_view body);
+  Awaitable<void> CloseGracefully(std::shared_ptr<Connection> conn);
   std::vector<std::shared_ptr<Connection>> SnapshotConnections() const;
   bool OnIoThread() const { return tls_io_server == this; }
 
@@ -380,19 +583,18 @@ class HttpServer::Impl {
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
-  std::size_t pool_jobs_ = 0;
+  std::atomic<std::size_t> pool_jobs_{0};
 
   std::mutex stop_mu_;                // serializes Start() and Stop()
   std::atomic<bool> started_{false};  // acceptor_ and port_ are set before it turns true
   std::atomic<bool> stopped_{false};
   uint16_t port_ = 0;
+  std::size_t next_worker_ = 0;  // used by the listener only
 
-  // Destroying ioc_ destroys the suspended coroutine frames, whose
-  // destructors touch the members above; so ioc_ is declared after them.
-  asio::io_context ioc_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  std::shared_ptr<tcp::acceptor> acceptor_;
-  std::vector<std::thread> threads_;
+  // Destroying an io_context destroys the suspended coroutine frames, whose
+  // destructors touch the members above; so the contexts are declared after them.
+  std::vector<std::unique_ptr<IoWorker>> workers_;
+  std::shared_ptr<Acceptor> acceptor_;
 };
 
 void HttpServer::Impl::Start() {
@@ -400,13 +602,14 @@ void HttpServer::Impl::Start() {
   if (started_) throw std::logic_error("HttpServer::Start called twice");
   if (stopped_) throw std::logic_error("HttpServer::Start after Stop");
 
+  asio::io_context& listen_context = workers_.front()->ioc;
   error_code ec;
   tcp::endpoint endpoint;
   const asio::ip::address address = asio::ip::make_address(options_.host, ec);
   if (!ec) {
     endpoint = tcp::endpoint(address, options_.port);
   } else {
-    tcp::resolver resolver(ioc_);
+    tcp::resolver resolver(listen_context);
     const auto results =
         resolver.resolve(options_.host, std::to_string(options_.port), tcp::resolver::passive, ec);
     if (ec || results.empty()) {
@@ -419,7 +622,7 @@ void HttpServer::Impl::Start() {
 
   // Bind and listen here, synchronously, so that a taken port throws from Start().
   const std::string where = options_.host + ":" + std::to_string(options_.port);
-  auto acceptor = std::make_shared<tcp::acceptor>(asio::make_strand(ioc_));
+  auto acceptor = std::make_shared<Acceptor>(listen_context.get_executor());
   const auto check = [&](std::string_view step) {
     if (ec) throw std::system_error(std::error_code(ec), std::string(step) + " " + where);
   };
@@ -437,8 +640,7 @@ void HttpServer::Impl::Start() {
   check("getsockname");
   acceptor_ = acceptor;
 
-  // Keeps run() going while nothing is pending (e.g. after StopAccepting).
-  work_.emplace(ioc_.get_executor());
+  for (std::unique_ptr<IoWorker>& worker : workers_) worker->work.emplace(worker->ioc.get_executor());
   // Accept errors are handled inside Listen(); what escapes is a bug or
   // exhaustion, and a server that silently stopped accepting is worse than
   // one that crashes, so rethrow it out of run().
@@ -446,12 +648,10 @@ void HttpServer::Impl::Start() {
     if (error) std::rethrow_exception(error);
   });
   started_ = true;
-  const int threads = std::max(1, options_.io_threads);
-  threads_.reserve(threads);
-  for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
+  for (std::unique_ptr<IoWorker>& worker : workers_) {
+    worker->thread = std::thread([this, context = &worker->ioc] {
       tls_io_server = this;
-      ioc_.run();
+      context->run();
     });
   }
 }
@@ -460,10 +660,10 @@ void HttpServer::Impl::StopAccepting() {
   // Not under stop_mu_: a handler calling this must not deadlock with a
   // concurrent Stop() that joins its thread.
   if (!started_.load() || stopped_.load()) return;  // Stop() closes it itself
-  const std::shared_ptr<tcp::acceptor> acceptor = acceptor_;
+  const std::shared_ptr<Acceptor> acceptor = acceptor_;
   auto closed = std::make_shared<std::promise<void>>();
   std::future<void> done = closed->get_future();
-  // The acceptor is used by the listener on its strand; close it there.
+  // The acceptor is used by the listener on its I/O thread; close it there.
   asio::post(acceptor->get_executor(), [acceptor, closed] {
     error_code ignored;
     acceptor->close(ignored);
@@ -477,7 +677,7 @@ void HttpServer::Impl::StopAccepting() {
 void HttpServer::Impl::BeginDrain() {
   draining_.store(true);
   for (const std::shared_ptr<Connection>& conn : SnapshotConnections()) {
-    asio::post(conn->stream.get_executor(), [this, conn] {
+    asio::post(conn->socket.get_executor(), [this, conn] {
       if (!conn->idle) return;  // busy: its response carries "Connection: close"
       if (conn->served_any) {
         CloseNow(*conn);  // an idle keep-alive connection
@@ -485,9 +685,8 @@ void HttpServer::Impl::BeginDrain() {
       }
       // A new connection may be about to send its first request: give it
       // read_timeout to do so rather than the whole idle_timeout.
-      if (conn->deadline.expiry() > SteadyClock::now() + options_.read_timeout) {
-        ArmDeadline(conn, options_.read_timeout);
-      }
+      const SteadyClock::time_point limit = SteadyClock::now() + options_.read_timeout;
+      if (conn->deadline > limit) SetDeadline(conn, limit);
     });
   }
 }
@@ -502,7 +701,7 @@ std::size_t HttpServer::Impl::WaitForConnections(SteadyClock::time_point deadlin
   for (const std::shared_ptr<Connection>& conn : left) {
     // A handler still running keeps its coroutine until it returns; its
     // response then fails to write on the closed socket.
-    asio::post(conn->stream.get_executor(), [conn] { CloseNow(*conn); });
+    asio::post(conn->socket.get_executor(), [conn] { CloseNow(*conn); });
   }
   return left.size();
 }
@@ -513,10 +712,12 @@ void HttpServer::Impl::Stop() {
   if (OnIoThread()) throw std::logic_error("HttpServer::Stop called on one of its I/O threads");
   stopped_ = true;
   if (!started_.load()) return;
-  work_.reset();
-  ioc_.stop();
-  for (std::thread& thread : threads_) {
-    if (thread.joinable()) thread.join();
+  for (std::unique_ptr<IoWorker>& worker : workers_) {
+    worker->work.reset();
+    worker->ioc.stop();
+  }
+  for (std::unique_ptr<IoWorker>& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
   }
   // No I/O thread runs any more, so sockets may be closed from here: clients
   // see the close now rather than when the server object is destroyed.
@@ -533,33 +734,36 @@ std::vector<std::shared_ptr<Connection>> HttpServer::Impl::SnapshotConnections()
   return out;
 }
 
-asio::awaitable<void> HttpServer::Impl::Listen(std::shared_ptr<tcp::acceptor> acceptor) {
+Awaitable<void> HttpServer::Impl::Listen(std::shared_ptr<Acceptor> acceptor) {
   for (;;) {
-    // Each connection gets its own strand.
-    auto [ec, socket] =
-        co_await acceptor->async_accept(asio::any_io_executor(asio::make_strand(ioc_)), kAsTuple);
+    // Connections go round-robin to the I/O threads, each to stay there.
+    asio::io_context& target = workers_[next_worker_]->ioc;
+    auto [ec, socket] = co_await acceptor->async_accept(target, kAsTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       ++accept_errors_;
       if (ec == asio::error::connection_aborted) continue;
       // Out of descriptors or memory: back off instead of spinning.
-      asio::steady_timer pause(co_await asio::this_coro::executor, kAcceptBackoff);
+      Timer pause(co_await asio::this_coro::executor, kAcceptBackoff);
       co_await pause.async_wait(kAsTuple);
       continue;
     }
+    next_worker_ = (next_worker_ + 1) % workers_.size();
     StartConnection(std::move(socket));
   }
 }
 
-void HttpServer::Impl::StartConnection(tcp::socket socket) {
+void HttpServer::Impl::StartConnection(Socket socket) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
+  // Responses are first written without waiting (see Write).
+  socket.non_blocking(true, ec);
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   std::string remote = ec ? std::string() : AddressText(peer.address());
   auto conn = std::make_shared<Connection>(std::move(socket), std::move(remote));
   // Registered before the coroutine starts, so the count never misses it.
   ConnectionLease lease(this, conn);
-  const asio::any_io_executor executor = conn->stream.get_executor();
+  const IoExecutor executor = conn->socket.get_executor();
   asio::co_spawn(executor, Serve(std::move(conn), std::move(lease)),
                  [this](std::exception_ptr error) {
                    if (error) ++connection_failures_;
@@ -571,42 +775,59 @@ void HttpServer::Impl::StartConnection(tcp::socket socket) {
 // on, reading the whole request is bounded by read_timeout (-> 408). Writing a
 // response is also bounded by read_timeout, since ServerOptions has no write
 // timeout and a client that stops reading must not pin the connection.
-asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
-                                              [[maybe_unused]] ConnectionLease lease) {
-  beast::flat_buffer buffer;
+Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
+                                        [[maybe_unused]] ConnectionLease lease) {
+  beast::flat_buffer& buffer = conn->buffer;
+  // Reused by every request of the connection. Shared with a pool task, so
+  // that a handler still running when the coroutine is destroyed (Stop) has a
+  // live request to work on.
+  const auto job = std::make_shared<Job>();
+  Exchange exchange;
+  const auto header_limit = static_cast<std::uint32_t>(
+      std::min<std::size_t>(options_.header_limit, std::numeric_limits<std::uint32_t>::max()));
   for (;;) {
     if (buffer.size() == 0) {  // otherwise a pipelined request is already here
       if (draining_.load() && conn->served_any) break;
       conn->idle = true;
-      ArmDeadline(conn, draining_.load() ? std::min(options_.idle_timeout, options_.read_timeout)
-                                         : options_.idle_timeout);
-      auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kIdleReadSize), kAsTuple);
+      SetDeadline(conn, SteadyClock::now() + (draining_.load() ? std::min(options_.idle_timeout,
+                                                                          options_.read_timeout)
+                                                               : options_.idle_timeout));
+      auto [ec, n] = co_await conn->socket.async_read_some(buffer.prepare(kIdleReadSize), kAsTuple);
       conn->idle = false;
-      DisarmDeadline(*conn);
+      ClearDeadline(*conn);
       if (ec) break;  // closed by the peer, idle timeout, drain or forced close
       buffer.commit(n);
     }
 
-    Exchange exchange;
     exchange.started = SteadyClock::now();
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(options_.header_limit, std::numeric_limits<std::uint32_t>::max())));
+    exchange.route = kUnmatched;
+    job->route = nullptr;
+    HttpRequest& request = job->request;
+    ResetRequest(request, conn->remote_address);
+    RequestParser parser(request);
+    parser.header_limit(header_limit);
     parser.body_limit(options_.body_limit);
-    ArmDeadline(conn, options_.read_timeout);
-    const error_code read_error = co_await ReadRequest(*conn, buffer, parser);
-    DisarmDeadline(*conn);
+    parser.eager(false);  // the header first: Expect: 100-continue is answered before the body
+    error_code read_error = ParseBuffered(parser, buffer);
+    if (read_error == bhttp::error::need_more || (!read_error && !parser.is_done())) {
+      read_error = co_await ReadRequest(conn, parser);
+    }
+
+    if (const std::string* id = parser.RequestId(); id != nullptr && IsSaneRequestId(*id)) {
+      request.request_id = *id;
+    } else {
+      GenerateRequestId(request.request_id);
+    }
+    exchange.method = request.method;
+    exchange.request_id = request.request_id;
 
     if (read_error) {
       std::optional<HttpResponse> response = ReadErrorResponse(read_error, conn->timed_out);
       if (!response) break;
       {
         InFlightRequest in_flight(in_flight_);
-        const auto& partial = parser.get();
-        exchange.method = std::string(partial.method_string());
-        exchange.path = std::string(PathOf(partial.target()));
-        exchange.request_id = RequestIdFrom(partial);
-        co_await Respond(*conn, std::move(*response), 11, false, exchange);
+        exchange.path = PathOf(request.target);
+        co_await Respond(conn, *response, 11, false, exchange);
       }
       co_await CloseGracefully(conn);
       co_return;
@@ -614,31 +835,19 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
 
     std::optional<InFlightRequest> in_flight;
     in_flight.emplace(in_flight_);
-    bhttp::request<bhttp::string_body> message = parser.release();
-    const unsigned version = message.version();
-    auto job = std::make_shared<Job>();
-    HttpRequest& request = job->request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
+    const unsigned version = parser.version();
+    const bool client_keep_alive = parser.KeepAlive();
     const std::size_t question = request.target.find('?');
-    request.path = request.target.substr(0, question);
-    if (question != std::string::npos) request.query = request.target.substr(question + 1);
-    for (const auto& field : message) {
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    request.body = std::move(message.body());
-    request.remote_address = conn->remote_address;
-    request.request_id = RequestIdFrom(message);
-    exchange.method = request.method;
+    request.path.assign(request.target, 0, question);
+    if (question != std::string::npos) request.query.assign(request.target, question + 1);
     exchange.path = request.path;
-    exchange.request_id = request.request_id;
 
-    co_await Dispatch(job);
+    if (asio::thread_pool* pool = Dispatch(*job); pool != nullptr) co_await RunOnPool(*pool, job);
     if (job->route != nullptr) exchange.route = job->route->name;
 
-    const bool keep_alive = message.keep_alive() && !draining_.load();
-    const bool written =
-        co_await Respond(*conn, std::move(job->response), version, keep_alive, exchange);
+    const bool keep_alive = client_keep_alive && !draining_.load();
+    const bool written = co_await Respond(conn, job->response, version, keep_alive, exchange);
+    job->response = HttpResponse();
     in_flight.reset();
     conn->served_any = true;
     if (!written) break;
@@ -650,68 +859,87 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
   CloseNow(*conn);
 }
 
-asio::awaitable<error_code> HttpServer::Impl::ReadRequest(
-    Connection& conn, beast::flat_buffer& buffer,
-    bhttp::request_parser<bhttp::string_body>& parser) {
-  auto [ec, n] = co_await bhttp::async_read_header(conn.stream, buffer, parser, kAsTuple);
-  if (ec) co_return ec;
-  if (parser.is_done()) co_return error_code();
-  const auto& header = parser.get();
-  const auto expect = header.find(bhttp::field::expect);
-  if (header.version() >= 11 && expect != header.end() &&
-      HeaderNameEquals(expect->value(), "100-continue")) {
-    // The client waits for this before it sends the body.
-    bhttp::response<bhttp::empty_body> proceed{bhttp::status::continue_, 11};
-    conn.stream.expires_after(options_.read_timeout);
-    auto [write_error, written] = co_await bhttp::async_write(conn.stream, proceed, kAsTuple);
-    conn.stream.expires_never();
-    if (write_error) co_return write_error;
+// The rest of a request whose bytes have not all arrived yet; the header may
+// already be parsed. Bounded by read_timeout from the request's first byte.
+Awaitable<error_code> HttpServer::Impl::ReadRequest(const std::shared_ptr<Connection>& conn,
+                                                    RequestParser& parser) {
+  const SteadyClock::time_point deadline = SteadyClock::now() + options_.read_timeout;
+  SetDeadline(conn, deadline);
+  error_code ec;
+  if (!parser.is_header_done()) ec = co_await ReadMore(*conn, parser);
+  if (!ec && !parser.is_done()) {
+    if (parser.ExpectsContinue()) {
+      // The client waits for this before it sends the body.
+      const bool written = co_await Write(conn, kContinue, {});  // with a deadline of its own
+      SetDeadline(conn, deadline);
+      if (!written) ec = asio::error::connection_reset;
+    }
+    if (!ec) {
+      parser.eager(true);
+      ec = co_await ReadMore(*conn, parser);
+    }
   }
-  auto [body_error, body_bytes] = co_await bhttp::async_read(conn.stream, buffer, parser, kAsTuple);
-  co_return body_error;
+  ClearDeadline(*conn);
+  co_return ec;
 }
 
-asio::awaitable<void> HttpServer::Impl::Dispatch(std::shared_ptr<Job> job) {
-  const RouteMatch match = router_.Find(job->request);
+// Reads until the parser is done with what it wants now (the header, or the
+// whole message when eager), like beast::http::async_read.
+Awaitable<error_code> HttpServer::Impl::ReadMore(Connection& conn, RequestParser& parser) {
+  beast::flat_buffer& buffer = conn.buffer;
+  for (;;) {
+    const error_code parse_error = ParseBuffered(parser, buffer);
+    if (parse_error != bhttp::error::need_more) co_return parse_error;
+    const std::size_t size = beast::read_size(buffer, kMaxReadSize);
+    if (size == 0) co_return bhttp::error::buffer_overflow;
+    auto [ec, n] = co_await conn.socket.async_read_some(buffer.prepare(size), kAsTuple);
+    buffer.commit(n);
+    if (ec == asio::error::eof) {
+      if (!parser.got_some()) co_return bhttp::error::end_of_stream;
+      error_code eof_error;
+      parser.put_eof(eof_error);
+      if (!eof_error && !parser.is_done()) eof_error = bhttp::error::partial_message;
+      co_return eof_error;
+    }
+    if (ec) co_return ec;
+  }
+}
+
+asio::thread_pool* HttpServer::Impl::Dispatch(Job& job) {
+  const RouteMatch match = router_.Find(job.request);
   if (match.status == 404 || match.route == nullptr) {
     if (match.status == 405) {
-      job->response = HttpResponse::Error(405, "method_not_allowed",
-                                          "the method is not allowed for this resource");
-      job->response.SetHeader("Allow", match.allow);
+      job.response = HttpResponse::Error(405, "method_not_allowed",
+                                         "the method is not allowed for this resource");
+      job.response.SetHeader("Allow", match.allow);
     } else {
-      job->response = HttpResponse::Error(404, "not_found", "no such resource");
+      job.response = HttpResponse::Error(404, "not_found", "no such resource");
     }
-    co_return;
+    return nullptr;
   }
-  job->route = match.route;
+  job.route = match.route;
   asio::thread_pool* pool = nullptr;
   switch (match.route->executor) {
-    case Executor::kInline:
+    case http::Executor::kInline:
       break;
-    case Executor::kStore:
+    case http::Executor::kStore:
       pool = pools_.store;
       break;
-    case Executor::kHash:
+    case http::Executor::kHash:
       pool = pools_.hash;
       break;
   }
-  if (pool == nullptr) {
-    RunHandler(*job);
-  } else {
-    co_await RunOnPool(*pool, std::move(job));
-  }
+  if (pool == nullptr) RunHandler(job);
+  return pool;
 }
 
-asio::awaitable<void> HttpServer::Impl::RunOnPool(asio::thread_pool& pool,
-                                                  std::shared_ptr<Job> job) {
-  // The job is shared with the pool task: if the connection's coroutine is
-  // destroyed (Stop), the handler still has a live request to work on.
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+Awaitable<void> HttpServer::Impl::RunOnPool(asio::thread_pool& pool, std::shared_ptr<Job> job) {
+  return asio::async_initiate<const asio::use_awaitable_t<IoExecutor>&, void()>(
       [this, &pool](auto handler, std::shared_ptr<Job> pool_job) {
         asio::post(pool,
                    PoolTask<decltype(handler)>(this, std::move(pool_job), std::move(handler)));
       },
-      asio::use_awaitable, std::move(job));
+      kUseAwaitable, std::move(job));
 }
 
 void HttpServer::Impl::RunHandler(Job& job) {
@@ -725,45 +953,59 @@ void HttpServer::Impl::RunHandler(Job& job) {
   job.response = HttpResponse::Error(500, "internal_error", "internal error");
 }
 
-asio::awaitable<bool> HttpServer::Impl::Respond(Connection& conn, HttpResponse response,
-                                                unsigned version, bool keep_alive,
-                                                const Exchange& exchange) {
-  const int status = response.status;
-  bhttp::response<bhttp::string_body> wire =
-      ToWire(response, version, keep_alive, exchange.request_id);
-  const std::size_t body_bytes = wire.body().size();
-  conn.stream.expires_after(options_.read_timeout);
-  auto [ec, n] = co_await bhttp::async_write(conn.stream, wire, kAsTuple);
-  conn.stream.expires_never();
+Awaitable<bool> HttpServer::Impl::Respond(const std::shared_ptr<Connection>& conn,
+                                          const HttpResponse& response, unsigned version,
+                                          bool keep_alive, const Exchange& exchange) {
+  const std::string_view body =
+      SerializeHead(conn->head, response, version, keep_alive, exchange.request_id);
+  const bool written = co_await Write(conn, conn->head, body);
   // Reported also when the write failed: the request was still handled.
   if (observer_ != nullptr) {
     RequestRecord record;
     record.method = exchange.method;
     record.route = exchange.route;
     record.path = exchange.path;
-    record.status = status;
+    record.status = response.status;
     record.seconds = std::chrono::duration<double>(SteadyClock::now() - exchange.started).count();
     record.request_id = exchange.request_id;
-    record.remote_address = conn.remote_address;
-    record.response_bytes = body_bytes;
+    record.remote_address = conn->remote_address;
+    record.response_bytes = body.size();
     observer_->OnRequest(record);
   }
-  co_return !ec;
+  co_return written;
 }
 
-asio::awaitable<void> HttpServer::Impl::CloseGracefully(std::shared_ptr<Connection> conn) {
+// Writes at once what the socket takes; only the rest waits, bounded by read_timeout.
+Awaitable<bool> HttpServer::Impl::Write(const std::shared_ptr<Connection>& conn,
+                                        std::string_view head, std::string_view body) {
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head.data(), head.size()),
+                                                  asio::buffer(body.data(), body.size())};
   error_code ec;
-  conn->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  const std::size_t sent = conn->socket.write_some(buffers, ec);
+  if (!ec && sent == head.size() + body.size()) co_return true;
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
+  beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+  rest.consume(sent);
+  SetDeadline(conn, SteadyClock::now() + options_.read_timeout);
+  auto [write_error, n] = co_await asio::async_write(conn->socket, rest, kAsTuple);
+  ClearDeadline(*conn);
+  co_return !write_error;
+}
+
+Awaitable<void> HttpServer::Impl::CloseGracefully(std::shared_ptr<Connection> conn) {
+  error_code ec;
+  conn->socket.shutdown(tcp::socket::shutdown_send, ec);
   if (!ec) {
-    ArmDeadline(conn, std::min<SteadyClock::duration>(options_.read_timeout, kLingerTime));
+    SetDeadline(conn, SteadyClock::now() +
+                          std::min<SteadyClock::duration>(options_.read_timeout, kLingerTime));
     std::array<char, 4096> scratch;
     std::size_t drained = 0;
     while (drained < kMaxLingerBytes) {
-      auto [read_error, n] = co_await conn->stream.async_read_some(asio::buffer(scratch), kAsTuple);
+      auto [read_error, n] = co_await conn->socket.async_read_some(asio::buffer(scratch), kAsTuple);
       if (read_error) break;
       drained += n;
     }
-    DisarmDeadline(*conn);
+    ClearDeadline(*conn);
   }
   CloseNow(*conn);
 }
