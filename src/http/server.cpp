@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <future>
 #include <limits>
@@ -74,6 +75,10 @@ constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::size_t kMaxLingerBytes = 256 * 1024;
 constexpr std::chrono::milliseconds kAcceptBackoff{50};
+// While draining, a keep-alive connection that has just been answered stays
+// open this long for a request its client may already have sent: closing it
+// at once would race that request and fail it.
+constexpr std::chrono::milliseconds kDrainGrace{200};
 constexpr std::chrono::seconds kStopAcceptingWait{2};
 constexpr std::string_view kUnmatched = "unmatched";
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -99,6 +104,7 @@ struct Connection {
   SteadyClock::time_point timer_expiry = kNever;  // when the pending timer wait ends
   bool timed_out = false;                         // the current deadline fired
   bool idle = false;                              // waiting for the first byte of a request
+  SteadyClock::time_point idle_since;             // when the current idle wait began
   bool served_any = false;                        // at least one response was written
   beast::flat_buffer buffer;                      // bytes received and not yet parsed
   std::string head;                               // the response status line and headers
@@ -301,6 +307,10 @@ class RequestParser final : public bhttp::basic_parser<true> {
 
   const std::string* RequestId() const { return Field(request_id_); }
 
+  // Drops the header entries left over from the connection's previous
+  // request. Call once parsing has ended, successfully or not.
+  void TrimHeaders() { request_.headers.resize(fields_); }
+
  private:
   static constexpr std::size_t kAbsent = std::numeric_limits<std::size_t>::max();
 
@@ -319,10 +329,16 @@ class RequestParser final : public bhttp::basic_parser<true> {
 
   void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
                      error_code&) override {
-    const std::size_t index = request_.headers.size();
-    request_.headers.emplace_back(std::piecewise_construct,
-                                  std::forward_as_tuple(name_string.data(), name_string.size()),
-                                  std::forward_as_tuple(value.data(), value.size()));
+    // The previous request's entries are overwritten, to reuse their capacity.
+    const std::size_t index = fields_++;
+    if (index < request_.headers.size()) {
+      request_.headers[index].first.assign(name_string.data(), name_string.size());
+      request_.headers[index].second.assign(value.data(), value.size());
+    } else {
+      request_.headers.emplace_back(std::piecewise_construct,
+                                    std::forward_as_tuple(name_string.data(), name_string.size()),
+                                    std::forward_as_tuple(value.data(), value.size()));
+    }
     if (name == bhttp::field::connection) {
       if (connection_ == kAbsent) connection_ = index;
     } else if (name == bhttp::field::expect) {
@@ -361,6 +377,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
   std::size_t connection_ = kAbsent;
   std::size_t expect_ = kAbsent;
   std::size_t request_id_ = kAbsent;
+  std::size_t fields_ = 0;  // header entries of this request
 };
 
 // Feeds the buffered bytes to the parser. Returns need_more when the parser
@@ -386,7 +403,7 @@ void ResetRequest(HttpRequest& request, const std::string& remote_address) {
   request.target.clear();
   request.path.clear();
   request.query.clear();
-  request.headers.clear();
+  // request.headers is overwritten by the parser (RequestParser::TrimHeaders).
   if (request.body.capacity() > kKeptBodyCapacity) {
     std::string().swap(request.body);
   } else {
@@ -417,6 +434,8 @@ class HttpServer::Impl {
     const int threads = std::max(1, options_.io_threads);
     workers_.reserve(static_cast<std::size_t>(threads));
     for (int i = 0; i < threads; ++i) workers_.push_back(std::make_unique<IoWorker>());
+    if (pools_.store != nullptr) store_queue_ = std::make_unique<PoolQueue>(this, *pools_.store);
+    if (pools_.hash != nullptr) hash_queue_ = std::make_unique<PoolQueue>(this, *pools_.hash);
   }
 
   ~Impl() {
@@ -507,10 +526,17 @@ class HttpServer::Impl {
     Impl* impl_;
   };
 
+  // A handler waiting for, or running on, a pool thread.
+  class PoolWork {
+   public:
+    virtual ~PoolWork() = default;
+    virtual void Run() = 0;
+  };
+
   // Runs a handler on a pool thread, then resumes the awaiting coroutine on
   // its connection's I/O thread.
   template <typename CompletionHandler>
-  class PoolTask {
+  class PoolTask final : public PoolWork {
    public:
     PoolTask(Impl* impl, std::shared_ptr<Job> job, CompletionHandler handler)
         : token_(impl),
@@ -518,9 +544,8 @@ class HttpServer::Impl {
           job_(std::move(job)),
           work_(asio::make_work_guard(asio::get_associated_executor(handler))),
           handler_(std::move(handler)) {}
-    PoolTask(PoolTask&&) = default;
 
-    void operator()() {
+    void Run() override {
       impl_->RunHandler(*job_);
       asio::post(work_->get_executor(), std::move(*handler_));
       handler_.reset();
@@ -529,12 +554,102 @@ class HttpServer::Impl {
 
    private:
     // Declared first so it is released last: after everything that touches
-    // the io_context, also when the pool drops the task without running it.
+    // the io_context, also when the task is dropped without running.
     PoolJobToken token_;
     Impl* impl_;
     std::shared_ptr<Job> job_;
     std::optional<asio::executor_work_guard<asio::associated_executor_t<CompletionHandler>>> work_;
     std::optional<CompletionHandler> handler_;
+  };
+
+  // Hands handlers to one thread pool in arrival order. Posting each handler
+  // to the pool would wake a sleeping pool thread for nearly every request;
+  // instead a "drainer" task runs queued handlers one after another, and
+  // another drainer is posted only when a handler is queued while no drainer
+  // is about to look at the queue. So a handler never waits behind one that
+  // is running (handlers still run concurrently, up to the pool's size),
+  // while a burst of short handlers costs few thread wake-ups.
+  class PoolQueue {
+   public:
+    PoolQueue(Impl* impl, asio::thread_pool& pool) : impl_(impl), pool_(pool) {}
+
+    void Submit(std::unique_ptr<PoolWork> work) {
+      bool post = false;
+      {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(work));
+        post = TakeDrainerLocked();
+      }
+      if (post) PostDrainer();
+    }
+
+   private:
+    class Drainer {
+     public:
+      explicit Drainer(PoolQueue* queue) : token_(queue->impl_), queue_(queue) {}
+      Drainer(Drainer&& other) noexcept
+          : token_(std::move(other.token_)), queue_(std::exchange(other.queue_, nullptr)) {}
+      Drainer& operator=(Drainer&&) = delete;
+      ~Drainer() {
+        if (queue_ != nullptr) queue_->Abandon();  // the pool dropped it unrun
+      }
+      void operator()() { std::exchange(queue_, nullptr)->Drain(); }
+
+     private:
+      PoolJobToken token_;  // released last: Drain() and Abandon() touch the server
+      PoolQueue* queue_;
+    };
+
+    // REQUIRES: mu_ held. Whether a new drainer must be posted for the queue.
+    bool TakeDrainerLocked() {
+      if (queue_.empty() || ready_ > 0) return false;
+      ++ready_;
+      ++drainers_;
+      return true;
+    }
+
+    void PostDrainer() { asio::post(pool_, Drainer(this)); }
+
+    void Drain() {
+      for (;;) {
+        std::unique_ptr<PoolWork> work;
+        bool post = false;
+        {
+          std::lock_guard lock(mu_);
+          --ready_;
+          if (queue_.empty()) {
+            --drainers_;
+            return;
+          }
+          work = std::move(queue_.front());
+          queue_.pop_front();
+          post = TakeDrainerLocked();
+        }
+        if (post) PostDrainer();
+        work->Run();
+        work.reset();
+        std::lock_guard lock(mu_);
+        ++ready_;
+      }
+    }
+
+    // The pool is shutting down without running a drainer: when no drainer is
+    // left, the queued handlers are dropped as the pool would have dropped them.
+    void Abandon() {
+      std::deque<std::unique_ptr<PoolWork>> dropped;
+      {
+        std::lock_guard lock(mu_);
+        --ready_;
+        if (--drainers_ == 0) dropped.swap(queue_);
+      }
+    }
+
+    Impl* const impl_;
+    asio::thread_pool& pool_;
+    std::mutex mu_;
+    std::deque<std::unique_ptr<PoolWork>> queue_;
+    std::size_t ready_ = 0;     // drainers that will look at the queue before running anything
+    std::size_t drainers_ = 0;  // drainers posted and not finished
   };
 
   struct Exchange {
@@ -548,13 +663,12 @@ class HttpServer::Impl {
   Awaitable<void> Listen(std::shared_ptr<Acceptor> acceptor);
   void StartConnection(Socket socket);
   Awaitable<void> Serve(std::shared_ptr<Connection> conn, ConnectionLease lease);
-  Awaitable<error_code> ReadRequest(const std::shared_ptr<Connection>& conn,
-                                    RequestParser& parser);
+  Awaitable<error_code> ReadRequest(const std::shared_ptr<Connection>& conn, RequestParser& parser);
   Awaitable<error_code> ReadMore(Connection& conn, RequestParser& parser);
   // The pool the matched route's handler runs on, or nullptr when it has run
   // inline (or no route matched: the response is then already set).
-  asio::thread_pool* Dispatch(Job& job);
-  Awaitable<void> RunOnPool(asio::thread_pool& pool, std::shared_ptr<Job> job);
+  PoolQueue* Dispatch(Job& job);
+  Awaitable<void> RunOnPool(PoolQueue& pool, std::shared_ptr<Job> job);
   void RunHandler(Job& job);
   Awaitable<bool> Respond(const std::shared_ptr<Connection>& conn, const HttpResponse& response,
                           unsigned version, bool keep_alive, const Exchange& exchange);
@@ -563,6 +677,12 @@ class HttpServer::Impl {
   Awaitable<void> CloseGracefully(std::shared_ptr<Connection> conn);
   std::vector<std::shared_ptr<Connection>> SnapshotConnections() const;
   bool OnIoThread() const { return tls_io_server == this; }
+  // How long a connection may wait for the first byte of its next request.
+  SteadyClock::duration IdleWait(const Connection& conn) const {
+    if (!draining_.load()) return options_.idle_timeout;
+    const SteadyClock::duration wait = std::min(options_.idle_timeout, options_.read_timeout);
+    return conn.served_any ? std::min<SteadyClock::duration>(wait, kDrainGrace) : wait;
+  }
 
   const ServerOptions options_;
   const Router& router_;
@@ -584,6 +704,8 @@ class HttpServer::Impl {
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
   std::atomic<std::size_t> pool_jobs_{0};
+  std::unique_ptr<PoolQueue> store_queue_;  // null when there is no such pool
+  std::unique_ptr<PoolQueue> hash_queue_;
 
   std::mutex stop_mu_;                // serializes Start() and Stop()
   std::atomic<bool> started_{false};  // acceptor_ and port_ are set before it turns true
@@ -640,7 +762,8 @@ void HttpServer::Impl::Start() {
   check("getsockname");
   acceptor_ = acceptor;
 
-  for (std::unique_ptr<IoWorker>& worker : workers_) worker->work.emplace(worker->ioc.get_executor());
+  for (std::unique_ptr<IoWorker>& worker : workers_)
+    worker->work.emplace(worker->ioc.get_executor());
   // Accept errors are handled inside Listen(); what escapes is a bug or
   // exhaustion, and a server that silently stopped accepting is worse than
   // one that crashes, so rethrow it out of run().
@@ -679,14 +802,15 @@ void HttpServer::Impl::BeginDrain() {
   for (const std::shared_ptr<Connection>& conn : SnapshotConnections()) {
     asio::post(conn->socket.get_executor(), [this, conn] {
       if (!conn->idle) return;  // busy: its response carries "Connection: close"
-      if (conn->served_any) {
-        CloseNow(*conn);  // an idle keep-alive connection
-        return;
-      }
-      // A new connection may be about to send its first request: give it
-      // read_timeout to do so rather than the whole idle_timeout.
-      const SteadyClock::time_point limit = SteadyClock::now() + options_.read_timeout;
-      if (conn->deadline > limit) SetDeadline(conn, limit);
+      // An idle keep-alive connection closes at once, unless its last response
+      // went out so recently that the client may be sending its next request
+      // right now (see IdleWait). A new connection may be about to send its
+      // first request: give it read_timeout to do so rather than the whole
+      // idle_timeout.
+      const SteadyClock::time_point limit = conn->served_any
+                                                ? conn->idle_since + kDrainGrace
+                                                : SteadyClock::now() + options_.read_timeout;
+      if (conn->deadline > limit) SetDeadline(conn, limit);  // a past limit fires at once
     });
   }
 }
@@ -787,15 +911,24 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
       std::min<std::size_t>(options_.header_limit, std::numeric_limits<std::uint32_t>::max()));
   for (;;) {
     if (buffer.size() == 0) {  // otherwise a pipelined request is already here
-      if (draining_.load() && conn->served_any) break;
+      const SteadyClock::time_point now = SteadyClock::now();
       conn->idle = true;
-      SetDeadline(conn, SteadyClock::now() + (draining_.load() ? std::min(options_.idle_timeout,
-                                                                          options_.read_timeout)
-                                                               : options_.idle_timeout));
+      conn->idle_since = now;
+      SetDeadline(conn, now + IdleWait(*conn));
       auto [ec, n] = co_await conn->socket.async_read_some(buffer.prepare(kIdleReadSize), kAsTuple);
       conn->idle = false;
       ClearDeadline(*conn);
-      if (ec) break;  // closed by the peer, idle timeout, drain or forced close
+      if (ec) {
+        // Closed by the peer, idle timeout, drain or forced close. A wait cut
+        // short by a timeout or the drain may race a request that has just
+        // arrived: that one is still served.
+        error_code ignored;
+        if (ec == asio::error::operation_aborted && conn->socket.is_open() &&
+            conn->socket.available(ignored) > 0) {
+          continue;
+        }
+        break;
+      }
       buffer.commit(n);
     }
 
@@ -809,9 +942,14 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
     parser.body_limit(options_.body_limit);
     parser.eager(false);  // the header first: Expect: 100-continue is answered before the body
     error_code read_error = ParseBuffered(parser, buffer);
+    if (!read_error && !parser.is_done() && !parser.ExpectsContinue()) {
+      parser.eager(true);  // the body may be here already
+      read_error = ParseBuffered(parser, buffer);
+    }
     if (read_error == bhttp::error::need_more || (!read_error && !parser.is_done())) {
       read_error = co_await ReadRequest(conn, parser);
     }
+    parser.TrimHeaders();
 
     if (const std::string* id = parser.RequestId(); id != nullptr && IsSaneRequestId(*id)) {
       request.request_id = *id;
@@ -842,7 +980,7 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
     if (question != std::string::npos) request.query.assign(request.target, question + 1);
     exchange.path = request.path;
 
-    if (asio::thread_pool* pool = Dispatch(*job); pool != nullptr) co_await RunOnPool(*pool, job);
+    if (PoolQueue* pool = Dispatch(*job); pool != nullptr) co_await RunOnPool(*pool, job);
     if (job->route != nullptr) exchange.route = job->route->name;
 
     const bool keep_alive = client_keep_alive && !draining_.load();
@@ -905,7 +1043,7 @@ Awaitable<error_code> HttpServer::Impl::ReadMore(Connection& conn, RequestParser
   }
 }
 
-asio::thread_pool* HttpServer::Impl::Dispatch(Job& job) {
+HttpServer::Impl::PoolQueue* HttpServer::Impl::Dispatch(Job& job) {
   const RouteMatch match = router_.Find(job.request);
   if (match.status == 404 || match.route == nullptr) {
     if (match.status == 405) {
@@ -918,26 +1056,26 @@ asio::thread_pool* HttpServer::Impl::Dispatch(Job& job) {
     return nullptr;
   }
   job.route = match.route;
-  asio::thread_pool* pool = nullptr;
+  PoolQueue* pool = nullptr;
   switch (match.route->executor) {
     case http::Executor::kInline:
       break;
     case http::Executor::kStore:
-      pool = pools_.store;
+      pool = store_queue_.get();
       break;
     case http::Executor::kHash:
-      pool = pools_.hash;
+      pool = hash_queue_.get();
       break;
   }
   if (pool == nullptr) RunHandler(job);
   return pool;
 }
 
-Awaitable<void> HttpServer::Impl::RunOnPool(asio::thread_pool& pool, std::shared_ptr<Job> job) {
+Awaitable<void> HttpServer::Impl::RunOnPool(PoolQueue& pool, std::shared_ptr<Job> job) {
   return asio::async_initiate<const asio::use_awaitable_t<IoExecutor>&, void()>(
       [this, &pool](auto handler, std::shared_ptr<Job> pool_job) {
-        asio::post(pool,
-                   PoolTask<decltype(handler)>(this, std::move(pool_job), std::move(handler)));
+        pool.Submit(std::make_unique<PoolTask<decltype(handler)>>(this, std::move(pool_job),
+                                                                  std::move(handler)));
       },
       kUseAwaitable, std::move(job));
 }
@@ -998,10 +1136,13 @@ Awaitable<void> HttpServer::Impl::CloseGracefully(std::shared_ptr<Connection> co
   if (!ec) {
     SetDeadline(conn, SteadyClock::now() +
                           std::min<SteadyClock::duration>(options_.read_timeout, kLingerTime));
-    std::array<char, 4096> scratch;
+    // What the client still sends is read into the connection's buffer and dropped.
+    beast::flat_buffer& scratch = conn->buffer;
     std::size_t drained = 0;
     while (drained < kMaxLingerBytes) {
-      auto [read_error, n] = co_await conn->socket.async_read_some(asio::buffer(scratch), kAsTuple);
+      scratch.clear();
+      auto [read_error, n] =
+          co_await conn->socket.async_read_some(scratch.prepare(kIdleReadSize), kAsTuple);
       if (read_error) break;
       drained += n;
     }
