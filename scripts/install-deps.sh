@@ -6,9 +6,10 @@ profile=${1:-run}
 
 packages=(cmake ninja-build g++ pkg-config make
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
-  libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev curl)
+  libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev libpq-dev libhiredis-dev curl)
 case "$profile" in
-  test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3) ;;
+  test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3
+    postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl) ;;
   bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light) ;;
   run) ;;
   *) echo "install-deps: unknown profile '$profile' (run|test|bench)" >&2; exit 2 ;;

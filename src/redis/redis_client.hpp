@@ -1,0 +1,105 @@
+// Redis client for Bulwark's shared key/value state: standalone, Sentinel and
+// Cluster behind one interface. Connections run on the client's own Asio
+// thread; many callers' commands are pipelined on a few connections per node.
+// The calls below block the calling worker thread until the reply arrives:
+// call them from a store/worker pool, never from an HTTP I/O thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "metrics/registry.hpp"
+#include "resilience/circuit_breaker.hpp"
+
+namespace bulwark::redis {
+
+// One RESP2 reply.
+struct Reply {
+  enum class Type { kNil, kStatus, kString, kInteger, kArray, kError };
+  Type type = Type::kNil;
+  std::string str;  // kStatus, kString, kError (the whole error line, e.g. "WRONGTYPE ...")
+  int64_t integer = 0;
+  std::vector<Reply> elements;  // kArray
+
+  bool IsNil() const { return type == Type::kNil; }
+  bool IsError() const { return type == Type::kError; }
+};
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 6379;
+};
+
+// "host:port,host:port" -> endpoints; kInvalidArgument naming the bad item.
+Result<std::vector<Endpoint>> ParseEndpoints(const std::string& list);
+
+enum class Mode { kStandalone, kSentinel, kCluster };
+
+struct ClientOptions {
+  Mode mode = Mode::kStandalone;
+  // Standalone: the server (the first that answers is used). Cluster: seed
+  // nodes. Sentinel: the sentinels.
+  std::vector<Endpoint> endpoints;
+  std::string master_name;  // Sentinel mode
+  std::string username;     // ACL user; empty means AUTH <password> only
+  std::string password;     // secret: never logged
+  bool tls = false;
+  std::string tls_ca_file;      // empty: system default trust store
+  bool tls_verify_peer = true;  // verify certificate and host name
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{1000};
+  int connections_per_node = 2;
+  // Redirects/failover retries before kUnavailable (MOVED, ASK, TRYAGAIN,
+  // CLUSTERDOWN, LOADING, READONLY, connection loss on a read-only call).
+  int max_attempts = 5;
+  resilience::BreakerOptions breaker;
+  metrics::Registry* metrics = nullptr;  // optional: bulwark_dependency_*{dependency="redis"}
+};
+
+struct WaitResult {
+  std::vector<Reply> replies;
+  // Replicas that acknowledged the writes (WAIT's answer); -1 when the node
+  // has no replicas (WAIT was not sent).
+  int replicas_acked = -1;
+};
+
+// Thread-safe.
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // Sends one command, e.g. {"SET", key, value, "PX", "1000"}, routed by its
+  // first key in Cluster mode; follows redirects and failover. Error replies
+  // come back as a Reply of type kError (the caller decides); kUnavailable
+  // when no node answered within the timeouts or the breaker is open.
+  virtual Result<Reply> Command(std::vector<std::string> args) = 0;
+
+  // Sends commands back to back on one connection to one node and returns
+  // their replies in order. In Cluster mode every key of every command must
+  // hash to one slot (use hash tags); kInvalidArgument otherwise.
+  virtual Result<std::vector<Reply>> Pipeline(std::vector<std::vector<std::string>> commands) = 0;
+
+  // Pipeline, then `WAIT 1 <timeout>` on the same connection when the node
+  // has at least one replica, so that OK means "on a replica too" (unless
+  // replicas_acked reports 0 after the timeout).
+  virtual Result<WaitResult> PipelineAndWait(std::vector<std::vector<std::string>> commands,
+                                             std::chrono::milliseconds wait_timeout) = 0;
+
+  // PING on every primary; OK when all answer.
+  virtual Status Ping() = 0;
+
+  virtual resilience::BreakerState breaker_state() const = 0;
+};
+
+// Connects (discovering the primary or the cluster's slot map); kUnavailable
+// when nothing answers, kInvalidArgument for bad options.
+Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+
+// CRC16 (XMODEM) slot of a key, honouring {hash tags}: 0..16383.
+uint16_t KeySlot(std::string_view key);
+
+}  // namespace bulwark::redis
