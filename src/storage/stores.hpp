@@ -29,7 +29,10 @@ struct Stores {
   // Health of the session store; may be the same object as `database`.
   std::shared_ptr<HealthProbe> session_backend;
   std::string database_kind;  // "sqlite", "postgres"
-  std::string session_kind;   // "sqlite", "redis"
+  std::string session_kind;   // "sqlite", "postgres", "redis"
+  // Where a session lives: "sqlite", "postgres", "redis", or "redis+postgres" /
+  // "redis+sqlite" when Redis writes through to the relational store.
+  std::string session_durability;
 };
 
 }  // namespace bulwark

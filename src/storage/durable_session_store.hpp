@@ -1,0 +1,55 @@
+// Sessions in Redis, written through to PostgreSQL (BULWARK_SESSION_DURABILITY
+// = redis+db, SPEC §2). Redis answers the hot path; PostgreSQL is the record:
+//   create   the record first, then Redis (a Redis failure is logged, not fatal:
+//            the record answers until Redis is back)
+//   get      Redis; on a miss or a Redis outage the record, and a hit there is
+//            copied back into Redis (recovery after a failover or a flush)
+//   delete   Redis first: if Redis cannot be reached nothing is deleted and the
+//            caller gets kUnavailable, so a revoked session can never come back
+//            from a Redis node that was only unreachable
+//   list     the record (it has every session, Redis may have lost some)
+// Both parts are SessionStore contracts; this class only composes them.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "storage/session_store.hpp"
+
+namespace bulwark {
+
+class DurableSessionStore final : public SessionStore {
+ public:
+  // `restore` copies a session found only in the record back into the cache
+  // (unconditional write, e.g. RedisSessionStore::RestoreSession).
+  using RestoreFn = std::function<Status(const Session&)>;
+
+  DurableSessionStore(std::shared_ptr<SessionStore> cache, std::shared_ptr<SessionStore> record,
+                      RestoreFn restore);
+
+  Status CreateSession(const Session& session) override;
+  Result<Session> GetSession(const std::string& token_hash, int64_t now) override;
+  Status TouchSession(const std::string& token_hash, int64_t expires_at, int64_t now) override;
+  Status DeleteSession(const std::string& token_hash) override;
+  Result<std::vector<Session>> ListUserSessions(const std::string& user_id, int64_t now) override;
+  Result<int> DeleteUserSessions(const std::string& user_id) override;
+  Result<int> PurgeExpired(int64_t now) override;
+
+  struct Counters {
+    uint64_t cache_write_failures = 0;    // created/touched in the record only
+    uint64_t cache_misses_recovered = 0;  // found in the record, copied back
+    uint64_t cache_outage_reads = 0;      // answered by the record while Redis was down
+  };
+  Counters counters() const;
+
+ private:
+  std::shared_ptr<SessionStore> cache_;
+  std::shared_ptr<SessionStore> record_;
+  RestoreFn restore_;
+  std::atomic<uint64_t> cache_write_failures_{0};
+  std::atomic<uint64_t> cache_misses_recovered_{0};
+  std::atomic<uint64_t> cache_outage_reads_{0};
+};
+
+}  // namespace bulwark

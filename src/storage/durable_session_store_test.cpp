@@ -1,0 +1,129 @@
+#include "storage/durable_session_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "tests/support/memory_store.hpp"
+
+namespace bulwark {
+namespace {
+
+using testing::MemoryStore;
+
+constexpr int64_t kNow = 1'700'000'000;
+
+Session MakeSession(const std::string& hash, const std::string& user) {
+  Session s;
+  s.token_hash = hash;
+  s.user_id = user;
+  s.username = "alice";
+  s.created_at = kNow;
+  s.expires_at = kNow + 3600;
+  return s;
+}
+
+class DurableSessionStoreTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<MemoryStore> cache_ = std::make_shared<MemoryStore>();
+  std::shared_ptr<MemoryStore> record_ = std::make_shared<MemoryStore>();
+  int restores_ = 0;
+  DurableSessionStore store_{cache_, record_, [this](const Session& s) {
+                               ++restores_;
+                               return cache_->CreateSession(s);
+                             }};
+};
+
+TEST_F(DurableSessionStoreTest, CreateWritesBothParts) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  EXPECT_TRUE(cache_->GetSession("h1", kNow).ok());
+  EXPECT_TRUE(record_->GetSession("h1", kNow).ok());
+}
+
+TEST_F(DurableSessionStoreTest, CreateSucceedsOnTheRecordAloneWhileTheCacheIsDown) {
+  cache_->unavailable = true;
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  EXPECT_EQ(store_.counters().cache_write_failures, 1u);
+  // Still verifiable while the cache is down, from the record.
+  Result<Session> got = store_.GetSession("h1", kNow);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->user_id, "u1");
+  EXPECT_EQ(store_.counters().cache_outage_reads, 1u);
+}
+
+TEST_F(DurableSessionStoreTest, CreateFailsWhenTheRecordIsDown) {
+  record_->unavailable = true;
+  Status st = store_.CreateSession(MakeSession("h1", "u1"));
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.error().IsUnavailable());
+  cache_->unavailable = false;
+  EXPECT_TRUE(cache_->GetSession("h1", kNow).error().IsNotFound());
+}
+
+TEST_F(DurableSessionStoreTest, ACacheMissIsAnsweredByTheRecordAndRestored) {
+  ASSERT_TRUE(record_->CreateSession(MakeSession("lost", "u1")).ok());  // e.g. lost in failover
+  Result<Session> got = store_.GetSession("lost", kNow);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(restores_, 1);
+  EXPECT_TRUE(cache_->GetSession("lost", kNow).ok());
+  // The next read is a cache hit: no second restore.
+  ASSERT_TRUE(store_.GetSession("lost", kNow).ok());
+  EXPECT_EQ(restores_, 1);
+}
+
+TEST_F(DurableSessionStoreTest, UnknownTokenIsNotFoundEvenWhileTheCacheIsDown) {
+  cache_->unavailable = true;
+  Result<Session> got = store_.GetSession("nope", kNow);
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.error().IsNotFound());
+}
+
+TEST_F(DurableSessionStoreTest, BothPartsDownIsUnavailableNotNotFound) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  cache_->unavailable = true;
+  record_->unavailable = true;
+  Result<Session> got = store_.GetSession("h1", kNow);
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.error().IsUnavailable());
+}
+
+TEST_F(DurableSessionStoreTest, RecordDownStillVerifiesFromTheCache) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  record_->unavailable = true;
+  EXPECT_TRUE(store_.GetSession("h1", kNow).ok());
+}
+
+TEST_F(DurableSessionStoreTest, DeleteWhileTheCacheIsDownDeletesNothing) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  cache_->unavailable = true;
+  Status st = store_.DeleteSession("h1");
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.error().IsUnavailable());
+  cache_->unavailable = false;
+  EXPECT_TRUE(cache_->GetSession("h1", kNow).ok());
+  EXPECT_TRUE(record_->GetSession("h1", kNow).ok());
+  // Once the cache answers, the delete removes both.
+  ASSERT_TRUE(store_.DeleteSession("h1").ok());
+  EXPECT_TRUE(cache_->GetSession("h1", kNow).error().IsNotFound());
+  EXPECT_TRUE(record_->GetSession("h1", kNow).error().IsNotFound());
+}
+
+TEST_F(DurableSessionStoreTest, ListComesFromTheRecord) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  ASSERT_TRUE(record_->CreateSession(MakeSession("h2", "u1")).ok());  // not in the cache
+  Result<std::vector<Session>> listed = store_.ListUserSessions("u1", kNow);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 2u);
+}
+
+TEST_F(DurableSessionStoreTest, DeleteUserSessionsClearsBothAndCountsTheRecord) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  ASSERT_TRUE(record_->CreateSession(MakeSession("h2", "u1")).ok());
+  Result<int> deleted = store_.DeleteUserSessions("u1");
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 2);
+  EXPECT_TRUE(cache_->GetSession("h1", kNow).error().IsNotFound());
+}
+
+}  // namespace
+}  // namespace bulwark
