@@ -1,12 +1,13 @@
 #include "storage/durable_session_store.hpp"
 
+#include <cstdint>
 #include <utility>
 
 namespace bulwark {
 
 DurableSessionStore::DurableSessionStore(std::shared_ptr<SessionStore> cache,
-                                         std::shared_ptr<SessionStore> record, RestoreFn restore)
-    : cache_(std::move(cache)), record_(std::move(record)), restore_(std::move(restore)) {}
+                                         std::shared_ptr<SessionStore> record, CacheHooks hooks)
+    : cache_(std::move(cache)), record_(std::move(record)), hooks_(std::move(hooks)) {}
 
 Status DurableSessionStore::CreateSession(const Session& session) {
   Status st = record_->CreateSession(session);
@@ -26,9 +27,16 @@ Result<Session> DurableSessionStore::GetSession(const std::string& token_hash, i
   if (!recorded.ok()) return recorded;
   if (cache_down) {
     cache_outage_reads_.fetch_add(1);
-  } else if (restore_ && restore_(*recorded).ok()) {
-    cache_misses_recovered_.fetch_add(1);
+    return recorded;
   }
+  // A miss with a record: lost by Redis (failover, flush) - or revoked while
+  // the record could not be reached; the mark tells which.
+  if (hooks_.is_revoked) {
+    Result<bool> revoked = hooks_.is_revoked(token_hash);
+    if (!revoked.ok()) return revoked.error();
+    if (*revoked) return Error::NotFound("session revoked");
+  }
+  if (hooks_.restore && hooks_.restore(*recorded).ok()) cache_misses_recovered_.fetch_add(1);
   return recorded;
 }
 
@@ -42,6 +50,10 @@ Status DurableSessionStore::TouchSession(const std::string& token_hash, int64_t 
 }
 
 Status DurableSessionStore::DeleteSession(const std::string& token_hash) {
+  if (hooks_.mark_revoked) {
+    Status marked = hooks_.mark_revoked(token_hash);
+    if (!marked.ok()) return marked;
+  }
   Status st = cache_->DeleteSession(token_hash);
   if (!st.ok()) return st;
   return record_->DeleteSession(token_hash);
@@ -53,6 +65,15 @@ Result<std::vector<Session>> DurableSessionStore::ListUserSessions(const std::st
 }
 
 Result<int> DurableSessionStore::DeleteUserSessions(const std::string& user_id) {
+  if (hooks_.mark_revoked) {
+    // Every recorded session, expired or not (now = INT64_MIN).
+    Result<std::vector<Session>> recorded = record_->ListUserSessions(user_id, INT64_MIN);
+    if (!recorded.ok()) return recorded.error();
+    for (const Session& s : *recorded) {
+      Status marked = hooks_.mark_revoked(s.token_hash);
+      if (!marked.ok()) return marked.error();
+    }
+  }
   Result<int> cached = cache_->DeleteUserSessions(user_id);
   if (!cached.ok()) return cached.error();
   return record_->DeleteUserSessions(user_id);

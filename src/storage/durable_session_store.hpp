@@ -4,9 +4,11 @@
 //            the record answers until Redis is back)
 //   get      Redis; on a miss or a Redis outage the record, and a hit there is
 //            copied back into Redis (recovery after a failover or a flush)
-//   delete   Redis first: if Redis cannot be reached nothing is deleted and the
-//            caller gets kUnavailable, so a revoked session can never come back
-//            from a Redis node that was only unreachable
+//   delete   a revocation mark in Redis, then Redis, then the record. If Redis
+//            cannot be reached nothing is deleted (kUnavailable), so a revoked
+//            session can never come back from a Redis node that was only
+//            unreachable; if the record cannot, the mark keeps read-through
+//            from restoring the session until the caller retries
 //   list     the record (it has every session, Redis may have lost some)
 // Both parts are SessionStore contracts; this class only composes them.
 #pragma once
@@ -21,12 +23,19 @@ namespace bulwark {
 
 class DurableSessionStore final : public SessionStore {
  public:
-  // `restore` copies a session found only in the record back into the cache
-  // (unconditional write, e.g. RedisSessionStore::RestoreSession).
-  using RestoreFn = std::function<Status(const Session&)>;
+  // What the composition needs from the cache beyond SessionStore.
+  struct CacheHooks {
+    // Copies a session found only in the record back into the cache
+    // (unconditional write, e.g. RedisSessionStore::RestoreSession).
+    std::function<Status(const Session&)> restore;
+    // Records that a token hash was revoked (outlives any session it could be).
+    std::function<Status(const std::string&)> mark_revoked;
+    // True when marked revoked.
+    std::function<Result<bool>(const std::string&)> is_revoked;
+  };
 
   DurableSessionStore(std::shared_ptr<SessionStore> cache, std::shared_ptr<SessionStore> record,
-                      RestoreFn restore);
+                      CacheHooks hooks);
 
   Status CreateSession(const Session& session) override;
   Result<Session> GetSession(const std::string& token_hash, int64_t now) override;
@@ -46,7 +55,7 @@ class DurableSessionStore final : public SessionStore {
  private:
   std::shared_ptr<SessionStore> cache_;
   std::shared_ptr<SessionStore> record_;
-  RestoreFn restore_;
+  CacheHooks hooks_;
   std::atomic<uint64_t> cache_write_failures_{0};
   std::atomic<uint64_t> cache_misses_recovered_{0};
   std::atomic<uint64_t> cache_outage_reads_{0};

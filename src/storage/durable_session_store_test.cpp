@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include "tests/support/memory_store.hpp"
 
@@ -28,10 +30,21 @@ class DurableSessionStoreTest : public ::testing::Test {
   std::shared_ptr<MemoryStore> cache_ = std::make_shared<MemoryStore>();
   std::shared_ptr<MemoryStore> record_ = std::make_shared<MemoryStore>();
   int restores_ = 0;
-  DurableSessionStore store_{cache_, record_, [this](const Session& s) {
-                               ++restores_;
-                               return cache_->CreateSession(s);
-                             }};
+  std::set<std::string> revoked_;
+  bool marks_fail_ = false;
+  DurableSessionStore store_{
+      cache_, record_,
+      DurableSessionStore::CacheHooks{
+          [this](const Session& s) {
+            ++restores_;
+            return cache_->CreateSession(s);
+          },
+          [this](const std::string& hash) -> Status {
+            if (marks_fail_) return Error::Unavailable("cache down");
+            revoked_.insert(hash);
+            return Status::Ok();
+          },
+          [this](const std::string& hash) -> Result<bool> { return revoked_.count(hash) > 0; }}};
 };
 
 TEST_F(DurableSessionStoreTest, CreateWritesBothParts) {
@@ -96,16 +109,38 @@ TEST_F(DurableSessionStoreTest, RecordDownStillVerifiesFromTheCache) {
 TEST_F(DurableSessionStoreTest, DeleteWhileTheCacheIsDownDeletesNothing) {
   ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
   cache_->unavailable = true;
+  marks_fail_ = true;
   Status st = store_.DeleteSession("h1");
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(st.error().IsUnavailable());
   cache_->unavailable = false;
+  marks_fail_ = false;
   EXPECT_TRUE(cache_->GetSession("h1", kNow).ok());
   EXPECT_TRUE(record_->GetSession("h1", kNow).ok());
   // Once the cache answers, the delete removes both.
   ASSERT_TRUE(store_.DeleteSession("h1").ok());
   EXPECT_TRUE(cache_->GetSession("h1", kNow).error().IsNotFound());
   EXPECT_TRUE(record_->GetSession("h1", kNow).error().IsNotFound());
+}
+
+TEST_F(DurableSessionStoreTest, ARevokedSessionIsNotRestoredWhenTheRecordDeleteFailed) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  record_->unavailable = true;
+  Status st = store_.DeleteSession("h1");  // cache entry gone, record entry left
+  ASSERT_FALSE(st.ok());
+  record_->unavailable = false;
+  ASSERT_TRUE(record_->GetSession("h1", kNow).ok());
+  Result<Session> got = store_.GetSession("h1", kNow);
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.error().IsNotFound());
+  EXPECT_EQ(restores_, 0);
+}
+
+TEST_F(DurableSessionStoreTest, RevokingAllMarksEveryRecordedSession) {
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h1", "u1")).ok());
+  ASSERT_TRUE(store_.CreateSession(MakeSession("h2", "u1")).ok());
+  ASSERT_TRUE(store_.DeleteUserSessions("u1").ok());
+  EXPECT_EQ(revoked_, (std::set<std::string>{"h1", "h2"}));
 }
 
 TEST_F(DurableSessionStoreTest, ListComesFromTheRecord) {

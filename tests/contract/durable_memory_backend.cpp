@@ -16,11 +16,12 @@ class DurableMemoryBackend final : public StoreBackend {
     auto record = std::make_shared<MemoryStore>();
     auto cache = std::make_shared<MemoryStore>();
     Stores stores = MemoryStore::AsStores(record);
-    stores.sessions =
-        std::make_shared<DurableSessionStore>(cache, record, [cache](const Session& s) {
-          Status st = cache->DeleteSession(s.token_hash);
-          return st.ok() ? cache->CreateSession(s) : st;
-        });
+    DurableSessionStore::CacheHooks hooks;
+    hooks.restore = [cache](const Session& s) {
+      Status st = cache->DeleteSession(s.token_hash);
+      return st.ok() ? cache->CreateSession(s) : st;
+    };
+    stores.sessions = std::make_shared<DurableSessionStore>(cache, record, std::move(hooks));
     return stores;
   }
 };

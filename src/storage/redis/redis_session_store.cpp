@@ -275,6 +275,21 @@ Result<int> RedisSessionStore::PurgeExpired(int64_t now) {
   return purged;
 }
 
+Status RedisSessionStore::MarkRevoked(const std::string& token_hash) {
+  auto r = client_->Command({"SET", options_.key_prefix + "session-revoked:" + token_hash, "1",
+                             "EX", Str(std::max<int64_t>(options_.revocation_ttl_seconds, 1))});
+  if (!r.ok()) return r.error();
+  if (r->IsError()) return RedisError("SET", *r);
+  return Status::Ok();
+}
+
+Result<bool> RedisSessionStore::IsRevoked(const std::string& token_hash) {
+  auto r = client_->Command({"EXISTS", options_.key_prefix + "session-revoked:" + token_hash});
+  if (!r.ok()) return r.error();
+  if (r->IsError()) return RedisError("EXISTS", *r);
+  return r->integer > 0;
+}
+
 Status RedisSessionStore::Ping() { return client_->Ping(); }
 
 }  // namespace bulwark

@@ -4,6 +4,7 @@
 //   <prefix>session-expiry:<0..f>      -> sorted set "<token_hash>:<user_id>" by expires_at,
 //                                         16 buckets by the hash's first hex digit so the
 //                                         purge index spreads over Cluster shards
+//   <prefix>session-revoked:<token_hash> -> "1" for revocation_ttl (write-through mode)
 // Every command touches one key (pipelines touch one key several times), so
 // every operation is valid in Cluster mode without hash tags. Writes of the
 // session key wait for a replica's acknowledgement (WAIT) when the primary
@@ -29,6 +30,8 @@ struct RedisSessionStoreOptions {
   // WAIT for one replica after session writes (when the primary has one).
   bool wait_for_replica = true;
   std::chrono::milliseconds wait_timeout{250};
+  // Lifetime of a revocation mark: at least the longest a session can live.
+  int64_t revocation_ttl_seconds = 3600;
 };
 
 class RedisSessionStore final : public SessionStore, public HealthProbe {
@@ -49,6 +52,10 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   // Writes the session unconditionally (read-through repopulation after a
   // miss); does not WAIT.
   Status RestoreSession(const Session& session);
+
+  // <prefix>session-revoked:<hash>, for DurableSessionStore (see there).
+  Status MarkRevoked(const std::string& token_hash);
+  Result<bool> IsRevoked(const std::string& token_hash);
 
   // Replica acknowledgements that timed out (the write is on the primary only).
   uint64_t unacknowledged_writes() const { return unacknowledged_writes_.load(); }
