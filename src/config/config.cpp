@@ -348,6 +348,12 @@ const std::vector<Setting>& Settings() {
                      /*secret=*/true));
     s.push_back(Make("REDIS_TLS", "Connect to Redis over TLS: true|false (default false)",
                      Bool(&C::redis_tls)));
+    s.push_back(Make("REDIS_USERNAME", "Redis ACL user for AUTH (default unset: password only)",
+                     String(&C::redis_username)));
+    s.push_back(Make("BULWARK_REDIS_TLS_CA",
+                     "CA bundle (PEM) that signs the Redis servers' certificates (default: the "
+                     "system trust store)",
+                     String(&C::redis_tls_ca)));
     // Sessions and tokens.
     s.push_back(Make("BULWARK_SESSION_DURABILITY",
                      "redis+db (write sessions through to the database) or redis (default "

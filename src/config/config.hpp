@@ -32,6 +32,8 @@ struct ServeConfig {
   std::string redis_master_name;
   std::string redis_password;  // secret: never logged
   bool redis_tls = false;
+  std::string redis_username;
+  std::string redis_tls_ca;  // PEM file; empty: system trust store
   std::string session_durability = "redis+db";
   int64_t session_ttl_seconds = 3600;
   bool session_sliding = false;
@@ -61,6 +63,8 @@ struct ServeConfig {
   bool cookie_secure = true;
   // Seconds between purges of expired sessions.
   int64_t purge_interval_seconds = 60;
+
+  bool operator==(const ServeConfig&) const = default;
 };
 
 // One configurable setting: its environment variable, its flag, its help.

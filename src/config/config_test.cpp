@@ -383,6 +383,8 @@ TEST(ConfigTest, EverySettingHasAUniqueVariableFlagAndHelp) {
       "REDIS_MASTER_NAME",
       "REDIS_PASSWORD",
       "REDIS_TLS",
+      "REDIS_USERNAME",
+      "BULWARK_REDIS_TLS_CA",
       "BULWARK_SESSION_DURABILITY",
       "BULWARK_SESSION_TTL",
       "BULWARK_SESSION_SLIDING",
@@ -435,26 +437,8 @@ TEST(ConfigTest, FlagNamesFollowTheVariables) {
   EXPECT_EQ(flag_of["BULWARK_ARGON2_MEMORY_KIB"], "--argon2-memory-kib");
 }
 
-bool SameConfig(const ServeConfig& x, const ServeConfig& y) {
-  return x.listen_host == y.listen_host && x.listen_port == y.listen_port &&
-         x.data_dir == y.data_dir && x.issuer == y.issuer && x.db_host == y.db_host &&
-         x.database_url == y.database_url && x.redis_hosts == y.redis_hosts &&
-         x.cluster_enabled == y.cluster_enabled && x.redis_sentinels == y.redis_sentinels &&
-         x.redis_master_name == y.redis_master_name && x.redis_password == y.redis_password &&
-         x.redis_tls == y.redis_tls && x.session_durability == y.session_durability &&
-         x.session_ttl_seconds == y.session_ttl_seconds && x.session_sliding == y.session_sliding &&
-         x.access_token_ttl_seconds == y.access_token_ttl_seconds &&
-         x.drain_delay == y.drain_delay && x.shutdown_timeout == y.shutdown_timeout &&
-         x.tls_cert == y.tls_cert && x.tls_key == y.tls_key && x.tls_client_ca == y.tls_client_ca &&
-         x.tls_client_auth == y.tls_client_auth && x.master_key == y.master_key &&
-         x.log_format == y.log_format && x.replica_id == y.replica_id &&
-         x.argon2_iterations == y.argon2_iterations && x.argon2_memory_kib == y.argon2_memory_kib &&
-         x.io_threads == y.io_threads && x.hash_threads == y.hash_threads &&
-         x.store_threads == y.store_threads && x.max_body_bytes == y.max_body_bytes &&
-         x.max_header_bytes == y.max_header_bytes && x.read_timeout == y.read_timeout &&
-         x.idle_timeout == y.idle_timeout && x.cookie_secure == y.cookie_secure &&
-         x.purge_interval_seconds == y.purge_interval_seconds;
-}
+// Defaulted operator==: every field, so a new setting cannot escape the comparison.
+bool SameConfig(const ServeConfig& x, const ServeConfig& y) { return x == y; }
 
 // Every setting takes effect: starting from a complete valid environment, giving one
 // variable another valid value changes the configuration. Nothing in the table is ignored.
@@ -472,6 +456,8 @@ TEST(ConfigTest, EverySettingTakesEffect) {
       {"REDIS_MASTER_NAME", {"m", "n"}},
       {"REDIS_PASSWORD", {"p", "q"}},
       {"REDIS_TLS", {"false", "true"}},
+      {"REDIS_USERNAME", {"a", "b"}},
+      {"BULWARK_REDIS_TLS_CA", {"/a.pem", "/b.pem"}},
       {"BULWARK_SESSION_DURABILITY", {"redis+db", "redis"}},
       {"BULWARK_SESSION_TTL", {"1", "2"}},
       {"BULWARK_SESSION_SLIDING", {"false", "true"}},
