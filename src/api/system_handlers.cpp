@@ -27,7 +27,9 @@ HttpResponse Health(ApiContext& ctx) {
       json::object{{"status", s.draining ? "draining" : (s.started ? "up" : "starting")},
                    {"replica", s.replica_id},
                    {"uptime_seconds", s.uptime_seconds}};
-  json::object out{{"status", s.ready ? "healthy" : "unhealthy"},
+  // "degraded": serving, with an optional component down (e.g. PostgreSQL
+  // while Redis still verifies sessions); load balancers only see the code.
+  json::object out{{"status", !s.ready ? "unhealthy" : (s.degraded ? "degraded" : "healthy")},
                    {"draining", s.draining},
                    {"components", std::move(components)}};
   return JsonResponse(s.ready ? 200 : 503, out);

@@ -150,12 +150,15 @@ int Application::Run() {
                    AuthOptions{config_.session_ttl_seconds, config_.session_sliding});
   AdminService admin(*stores->users, *stores->roles, *stores->config, *stores->sessions, hasher,
                      clock);
-  HealthMonitor health(
-      {{"database", stores->database_kind, stores->database, true},
-       // Embedded mode keeps sessions in the database; "redis" says so rather than vanish.
-       {"redis", stores->session_kind == "redis" ? "redis" : "embedded",
-        stores->session_kind == "redis" ? stores->session_backend : nullptr, true}},
-      clock, config_.replica_id);
+  // With Redis written through to a relational store, either part alone can
+  // still verify sessions, so neither is required on its own (the monitor
+  // still wants one of them up); without write-through Redis is required.
+  const bool redis_sessions = stores->session_kind == "redis";
+  const bool write_through = redis_sessions && stores->session_durability != "redis";
+  HealthMonitor health({{"database", stores->database_kind, stores->database, !redis_sessions},
+                        {"redis", redis_sessions ? "redis" : "embedded",
+                         redis_sessions ? stores->session_backend : nullptr, !write_through}},
+                       clock, config_.replica_id);
   health.Refresh();
 
   api::ApiContext context{auth, admin, health, metrics,
@@ -191,6 +194,7 @@ int Application::Run() {
   log::Info("ready", {{"listen", config_.listen_host + ":" + std::to_string(server.port())},
                       {"version", kVersion},
                       {"store", stores->database_kind},
+                      {"sessions", stores->session_durability},
                       {"startup_ms", MillisSince(start)}});
 
   WaitForSignal(signals, std::nullopt);

@@ -11,7 +11,8 @@ HealthMonitor::HealthMonitor(std::vector<Probe> probes, const Clock& clock, std:
       started_at_(clock.NowUnix()) {
   // Unknown until the first Refresh(): report unhealthy rather than guess.
   for (const auto& p : probes_) {
-    components_.push_back({p.name, p.kind, false, p.required, 0, "not checked yet", 0});
+    components_.push_back(
+        {p.name, p.kind, false, p.required, p.probe != nullptr, 0, "not checked yet", 0});
   }
 }
 
@@ -19,7 +20,8 @@ void HealthMonitor::Refresh() {
   std::vector<ComponentHealth> fresh;
   fresh.reserve(probes_.size());
   for (const auto& p : probes_) {
-    ComponentHealth c{p.name, p.kind, true, p.required, 0, "", clock_.NowUnix()};
+    ComponentHealth c{p.name, p.kind,          true, p.required, p.probe != nullptr, 0,
+                      "",     clock_.NowUnix()};
     if (p.probe) {
       auto begin = std::chrono::steady_clock::now();
       Status st = p.probe->Ping();
@@ -47,9 +49,18 @@ HealthSnapshot HealthMonitor::Snapshot() const {
     std::lock_guard lock(mutex_);
     s.components = components_;
   }
+  // Ready when every required component is up and, if anything is probed at
+  // all, at least one probed component is (optional parts may fail alone).
   bool components_ok = true;
-  for (const auto& c : s.components) components_ok = components_ok && (c.healthy || !c.required);
-  s.ready = s.started && !s.draining && components_ok;
+  bool any_probed = false;
+  bool any_probed_up = false;
+  for (const auto& c : s.components) {
+    components_ok = components_ok && (c.healthy || !c.required);
+    any_probed = any_probed || c.probed;
+    any_probed_up = any_probed_up || (c.probed && c.healthy);
+    s.degraded = s.degraded || !c.healthy;
+  }
+  s.ready = s.started && !s.draining && components_ok && (!any_probed || any_probed_up);
   return s;
 }
 

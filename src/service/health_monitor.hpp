@@ -20,6 +20,7 @@ struct ComponentHealth {
   std::string kind;  // "sqlite", "postgres", "redis", "embedded"
   bool healthy = false;
   bool required = true;
+  bool probed = false;  // false: nothing to check (e.g. sessions kept in the database)
   double latency_ms = 0;
   std::string error;  // empty when healthy
   int64_t checked_at = 0;
@@ -29,6 +30,7 @@ struct HealthSnapshot {
   bool ready = false;     // started and not draining, all required components healthy
   bool started = false;   // listening
   bool draining = false;  // SIGTERM received
+  bool degraded = false;  // some component is down (ready may still be true)
   std::vector<ComponentHealth> components;
   std::string replica_id;
   int64_t uptime_seconds = 0;
