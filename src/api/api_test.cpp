@@ -1,4 +1,6 @@
 // Handlers over a fake store: status codes and bodies without a socket.
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -39,7 +41,7 @@ class ApiTest : public ::testing::Test {
     if (!bearer.empty()) req.headers.emplace_back("Authorization", "Bearer " + bearer);
     auto match = router_.Find(req);
     if (match.status != 200) return http::HttpResponse::Error(match.status, "routing", "");
-    return match.route->handler(req);
+    return match.route->handler(req).RunInline();
   }
 
   std::string Login() {
@@ -77,6 +79,43 @@ TEST_F(ApiTest, LoginAnswers503WhenTheUserStoreIsDown) {
   auto r = Call("POST", "/v1/auth/login", R"({"username":"alice","password":"alice-password"})");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.Header("Set-Cookie"), nullptr);
+}
+
+// Login starts on the store pool, hashes on the hashing pool and writes the
+// session on the store pool; an unknown user takes the same steps.
+TEST_F(ApiTest, LoginHopsStoreHashStoreEvenForAnUnknownUser) {
+  for (const char* body : {R"({"username":"alice","password":"alice-password"})",
+                           R"({"username":"alice","password":"wrong"})",
+                           R"({"username":"nobody","password":"alice-password"})"}) {
+    http::HttpRequest req;
+    req.method = "POST";
+    req.target = req.path = "/v1/auth/login";
+    req.body = body;
+    auto match = router_.Find(req);
+    ASSERT_EQ(match.status, 200);
+    EXPECT_EQ(match.route->executor, http::Executor::kStore);
+    http::Reply first = match.route->handler(req);
+    ASSERT_TRUE(first.has_next()) << body;
+    EXPECT_EQ(first.next_executor(), http::Executor::kHash);
+    http::Reply second = first.TakeNext()();
+    const bool ok = std::string_view(body) == R"({"username":"alice","password":"alice-password"})";
+    ASSERT_EQ(second.has_next(), ok) << body;
+    if (!ok) {
+      EXPECT_EQ(second.response().status, 401);
+      continue;
+    }
+    EXPECT_EQ(second.next_executor(), http::Executor::kStore);
+    EXPECT_EQ(std::move(second).RunInline().status, 200);
+  }
+}
+
+TEST_F(ApiTest, UnknownUserAndWrongPasswordGetTheSame401Body) {
+  auto unknown = Call("POST", "/v1/auth/login", R"({"username":"nobody","password":"x"})");
+  auto wrong = Call("POST", "/v1/auth/login", R"({"username":"alice","password":"x"})");
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(unknown.body, wrong.body);
+  EXPECT_EQ(json::parse(wrong.body).at("error").as_string(), "invalid_credentials");
 }
 
 TEST_F(ApiTest, HealthTurns503WhenDrainingOrAStoreIsDown) {

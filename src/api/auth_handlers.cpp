@@ -1,5 +1,7 @@
 // POST /v1/auth/login, POST /v1/auth/logout, GET /v1/auth/verify,
 // GET|DELETE /v1/sessions/me.
+#include <memory>
+
 #include "api/handlers.hpp"
 #include "api/json_support.hpp"
 
@@ -9,6 +11,7 @@ namespace {
 using http::Executor;
 using http::HttpRequest;
 using http::HttpResponse;
+using http::Reply;
 namespace json = boost::json;
 
 std::string SessionCookie(const CookieOptions& c, const std::string& token, int64_t max_age) {
@@ -33,7 +36,34 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-HttpResponse Login(ApiContext& ctx, HttpRequest& req) {
+// The answer to a failed login step. One answer for unknown user, wrong
+// password and disabled account.
+HttpResponse LoginFailure(const Error& error) {
+  if (error.code() == ErrorCode::kUnauthorized) {
+    return HttpResponse::Error(401, "invalid_credentials", "invalid username or password");
+  }
+  return ErrorResponse(error);
+}
+
+HttpResponse LoginSuccess(const CookieOptions& cookie, const LoginResult& result) {
+  const Session& s = result.session;
+  int64_t ttl = s.expires_at - s.created_at;
+  json::object out{{"session_token", result.session_token},
+                   {"token_type", "Bearer"},
+                   {"expires_in", ttl},
+                   {"expires_at", s.expires_at},
+                   {"user", json::object{{"id", s.user_id},
+                                         {"username", s.username},
+                                         {"roles", SessionJson(s).at("roles")}}}};
+  auto response = JsonResponse(200, out);
+  response.SetHeader("Set-Cookie", SessionCookie(cookie, result.session_token, ttl));
+  return response;
+}
+
+// Three steps, so that the hashing pool only hashes: the user read on the
+// store pool, Argon2id on the hashing pool (a dummy hash for an unknown user:
+// the same work and the same hops), the session write on the store pool.
+Reply Login(ApiContext& ctx, HttpRequest& req) {
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return BadRequest(body.error());
   auto username = RequiredString(*body, "username");
@@ -46,26 +76,17 @@ HttpResponse Login(ApiContext& ctx, HttpRequest& req) {
   login.password = std::move(*password);
   login.ip = req.remote_address;
   if (const auto* ua = req.Header("User-Agent")) login.user_agent = ua->substr(0, 512);
-  auto result = ctx.auth.Login(login);
-  if (!result.ok()) {
-    if (result.error().code() == ErrorCode::kUnauthorized) {
-      // One answer for unknown user, wrong password and disabled account.
-      return HttpResponse::Error(401, "invalid_credentials", "invalid username or password");
-    }
-    return ErrorResponse(result.error());
-  }
-  const Session& s = result->session;
-  int64_t ttl = s.expires_at - s.created_at;
-  json::object out{{"session_token", result->session_token},
-                   {"token_type", "Bearer"},
-                   {"expires_in", ttl},
-                   {"expires_at", s.expires_at},
-                   {"user", json::object{{"id", s.user_id},
-                                         {"username", s.username},
-                                         {"roles", SessionJson(s).at("roles")}}}};
-  auto response = JsonResponse(200, out);
-  response.SetHeader("Set-Cookie", SessionCookie(ctx.cookie, result->session_token, ttl));
-  return response;
+  auto prepared = ctx.auth.PrepareLogin(std::move(login));
+  if (!prepared.ok()) return LoginFailure(prepared.error());
+  auto attempt = std::make_shared<LoginAttempt>(std::move(*prepared));
+  return Reply::Then(Executor::kHash, [&ctx, attempt]() -> Reply {
+    if (Status st = ctx.auth.CheckPassword(*attempt); !st.ok()) return LoginFailure(st.error());
+    return Reply::Then(Executor::kStore, [&ctx, attempt]() -> Reply {
+      auto result = ctx.auth.CompleteLogin(*attempt);
+      if (!result.ok()) return LoginFailure(result.error());
+      return LoginSuccess(ctx.cookie, *result);
+    });
+  });
 }
 
 HttpResponse Logout(ApiContext& ctx, HttpRequest& req) {
@@ -112,8 +133,9 @@ void RegisterAuthRoutes(http::Router& router, ApiContext& ctx) {
   auto bind = [&ctx](HttpResponse (*fn)(ApiContext&, HttpRequest&)) {
     return [&ctx, fn](HttpRequest& req) { return fn(ctx, req); };
   };
-  // Login hashes a password: it runs on the bounded hashing pool.
-  router.Add("POST", "/v1/auth/login", Executor::kHash, bind(Login));
+  // Login starts on the store pool and hops to the hashing pool and back.
+  router.Add("POST", "/v1/auth/login", Executor::kStore,
+             [&ctx](HttpRequest& req) { return Login(ctx, req); });
   router.Add("POST", "/v1/auth/logout", Executor::kStore, bind(Logout));
   router.Add("GET", "/v1/auth/verify", Executor::kStore, bind(Verify));
   router.Add("GET", "/v1/sessions/me", Executor::kStore, bind(GetMySession));

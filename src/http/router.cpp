@@ -121,6 +121,20 @@ bool Matches(std::string_view pattern, std::string_view path,
 
 }  // namespace
 
+Reply Reply::Then(Executor executor, Step step) {
+  if (!step) throw std::invalid_argument("Reply::Then without a step");
+  Reply reply;
+  reply.next_executor_ = executor;
+  reply.next_ = std::move(step);
+  return reply;
+}
+
+HttpResponse Reply::RunInline() && {
+  Reply reply = std::move(*this);
+  while (reply.has_next()) reply = reply.TakeNext()();
+  return std::move(reply.response_);
+}
+
 void Router::Add(std::string method, std::string pattern, Executor executor, Handler handler) {
   if (method.empty()) throw std::invalid_argument("route method is empty");
   for (char c : method) {

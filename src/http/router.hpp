@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "http/message.hpp"
@@ -18,7 +19,39 @@ enum class Executor {
   kHash,    // on the bounded hashing pool (password hashing; login)
 };
 
-using Handler = std::function<HttpResponse(HttpRequest&)>;
+// What a handler returns: its response, or a next step and the executor that
+// step must run on. A handler whose work spans two pools (login: a store read,
+// then Argon2id, then a store write) hops between them this way instead of
+// blocking one pool on the other's kind of work; the server runs each step on
+// the executor it names, and sends the response of the last one.
+class Reply {
+ public:
+  using Step = std::function<Reply()>;
+
+  // A plain response: the common case, hence implicit.
+  Reply(HttpResponse response) : response_(std::move(response)) {}  // NOLINT
+  // Runs `step` on `executor` next; what it returns replaces this reply.
+  static Reply Then(Executor executor, Step step);
+
+  bool has_next() const { return static_cast<bool>(next_); }
+  Executor next_executor() const { return next_executor_; }
+  // REQUIRES: has_next(). Moves the next step out.
+  Step TakeNext() { return std::move(next_); }
+  HttpResponse& response() { return response_; }
+
+  // Runs the remaining steps on the calling thread and returns the final
+  // response (tests and tools that have no pools).
+  HttpResponse RunInline() &&;
+
+ private:
+  Reply() = default;
+
+  HttpResponse response_;
+  Executor next_executor_ = Executor::kInline;
+  Step next_;
+};
+
+using Handler = std::function<Reply(HttpRequest&)>;
 
 struct Route {
   std::string method;

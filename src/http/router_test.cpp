@@ -1,6 +1,7 @@
 #include "http/router.hpp"
 
 #include <stdexcept>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -31,7 +32,34 @@ TEST(RouterTest, MatchesLiteralRoutes) {
   EXPECT_EQ(match.route->name, "/healthz");
   EXPECT_EQ(match.route->executor, Executor::kInline);
   HttpRequest root = Request("GET", "/");
-  EXPECT_EQ(router.Find(root).route->handler(root).status, 201);
+  EXPECT_EQ(router.Find(root).route->handler(root).RunInline().status, 201);
+}
+
+TEST(ReplyTest, APlainResponseHasNoNextStep) {
+  Reply reply(HttpResponse::Json(201, "{}"));
+  EXPECT_FALSE(reply.has_next());
+  EXPECT_EQ(reply.response().status, 201);
+  EXPECT_EQ(std::move(reply).RunInline().status, 201);
+}
+
+TEST(ReplyTest, ThenNamesTheExecutorAndRunInlineRunsEveryStep) {
+  std::vector<int> order;
+  Reply reply = Reply::Then(Executor::kHash, [&order] {
+    order.push_back(1);
+    return Reply::Then(Executor::kStore, [&order]() -> Reply {
+      order.push_back(2);
+      return HttpResponse::Json(202, "{}");
+    });
+  });
+  ASSERT_TRUE(reply.has_next());
+  EXPECT_EQ(reply.next_executor(), Executor::kHash);
+  EXPECT_TRUE(order.empty()) << "Then only describes the step";
+  EXPECT_EQ(std::move(reply).RunInline().status, 202);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(ReplyTest, ThenWithoutAStepThrows) {
+  EXPECT_THROW(Reply::Then(Executor::kStore, nullptr), std::invalid_argument);
 }
 
 TEST(RouterTest, ExtractsParametersAndNamesRouteByPattern) {

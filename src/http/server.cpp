@@ -478,7 +478,12 @@ class HttpServer::Impl {
   struct Job {
     const Route* route = nullptr;
     HttpRequest request;
-    HttpResponse response;
+    HttpResponse response;  // set when the last step has run
+    // The step to run next and where: the route's handler while `next` is
+    // empty, else the step the previous one returned (see Reply).
+    Executor executor = Executor::kInline;
+    Reply::Step next;
+    bool done = false;
   };
 
   // Keeps a connection in the registry for as long as its coroutine frame exists.
@@ -546,7 +551,7 @@ class HttpServer::Impl {
           handler_(std::move(handler)) {}
 
     void Run() override {
-      impl_->RunHandler(*job_);
+      impl_->RunStep(*job_);
       asio::post(work_->get_executor(), std::move(*handler_));
       handler_.reset();
       work_.reset();
@@ -665,11 +670,15 @@ class HttpServer::Impl {
   Awaitable<void> Serve(std::shared_ptr<Connection> conn, ConnectionLease lease);
   Awaitable<error_code> ReadRequest(const std::shared_ptr<Connection>& conn, RequestParser& parser);
   Awaitable<error_code> ReadMore(Connection& conn, RequestParser& parser);
-  // The pool the matched route's handler runs on, or nullptr when it has run
-  // inline (or no route matched: the response is then already set).
+  // Routes the request and runs its inline steps. Returns the pool the next
+  // step runs on, or nullptr when the response is set (also when no route
+  // matched).
   PoolQueue* Dispatch(Job& job);
+  // Runs the job's inline steps; the pool of its next step, or nullptr when done.
+  PoolQueue* Advance(Job& job);
   Awaitable<void> RunOnPool(PoolQueue& pool, std::shared_ptr<Job> job);
-  void RunHandler(Job& job);
+  // Runs the job's next step; sets job.response when it was the last.
+  void RunStep(Job& job);
   Awaitable<bool> Respond(const std::shared_ptr<Connection>& conn, const HttpResponse& response,
                           unsigned version, bool keep_alive, const Exchange& exchange);
   Awaitable<bool> Write(const std::shared_ptr<Connection>& conn, std::string_view head,
@@ -980,7 +989,10 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
     if (question != std::string::npos) request.query.assign(request.target, question + 1);
     exchange.path = request.path;
 
-    if (PoolQueue* pool = Dispatch(*job); pool != nullptr) co_await RunOnPool(*pool, job);
+    // A handler may hop between pools (Reply::Then); each hop resumes here.
+    for (PoolQueue* pool = Dispatch(*job); pool != nullptr; pool = Advance(*job)) {
+      co_await RunOnPool(*pool, job);
+    }
     if (job->route != nullptr) exchange.route = job->route->name;
 
     const bool keep_alive = client_keep_alive && !draining_.load();
@@ -1056,19 +1068,29 @@ HttpServer::Impl::PoolQueue* HttpServer::Impl::Dispatch(Job& job) {
     return nullptr;
   }
   job.route = match.route;
-  PoolQueue* pool = nullptr;
-  switch (match.route->executor) {
-    case http::Executor::kInline:
-      break;
-    case http::Executor::kStore:
-      pool = store_queue_.get();
-      break;
-    case http::Executor::kHash:
-      pool = hash_queue_.get();
-      break;
+  job.executor = match.route->executor;
+  job.next = nullptr;
+  job.done = false;
+  return Advance(job);
+}
+
+HttpServer::Impl::PoolQueue* HttpServer::Impl::Advance(Job& job) {
+  while (!job.done) {
+    PoolQueue* pool = nullptr;
+    switch (job.executor) {
+      case http::Executor::kInline:
+        break;
+      case http::Executor::kStore:
+        pool = store_queue_.get();
+        break;
+      case http::Executor::kHash:
+        pool = hash_queue_.get();
+        break;
+    }
+    if (pool != nullptr) return pool;
+    RunStep(job);  // inline, or no such pool
   }
-  if (pool == nullptr) RunHandler(job);
-  return pool;
+  return nullptr;
 }
 
 Awaitable<void> HttpServer::Impl::RunOnPool(PoolQueue& pool, std::shared_ptr<Job> job) {
@@ -1080,13 +1102,22 @@ Awaitable<void> HttpServer::Impl::RunOnPool(PoolQueue& pool, std::shared_ptr<Job
       kUseAwaitable, std::move(job));
 }
 
-void HttpServer::Impl::RunHandler(Job& job) {
+void HttpServer::Impl::RunStep(Job& job) {
   try {
-    job.response = job.route->handler(job.request);
+    Reply reply = job.next ? std::exchange(job.next, nullptr)() : job.route->handler(job.request);
+    if (reply.has_next()) {
+      job.executor = reply.next_executor();
+      job.next = reply.TakeNext();
+      return;
+    }
+    job.done = true;
+    job.response = std::move(reply.response());
     if (IsValidResponse(job.response)) return;
   } catch (...) {
     // what() may carry internals; the client only learns that it failed.
   }
+  job.done = true;
+  job.next = nullptr;
   ++handler_failures_;
   job.response = HttpResponse::Error(500, "internal_error", "internal error");
 }

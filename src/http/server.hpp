@@ -71,8 +71,12 @@ class HttpServer {
 
   // Closes the listening socket: no new connections. Idempotent.
   void StopAccepting();
-  // From now on every response carries "Connection: close"; idle keep-alive
-  // connections are closed at once, busy ones after their current response.
+  // From now on every response carries "Connection: close"; busy connections
+  // close after their current response. An idle keep-alive connection closes
+  // once it has been idle for a short grace period (200 ms since its last
+  // response: its client may already be sending the next request, which is
+  // then still served); one that has not sent a request yet gets read_timeout
+  // to send it.
   void BeginDrain();
   // Waits until every connection has closed or the deadline passes, then
   // closes whatever is left. Returns the number of connections force-closed.

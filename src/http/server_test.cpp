@@ -285,6 +285,7 @@ class HttpServerTest : public ::testing::Test {
   ServerOptions options_;
   Router router_;
   boost::asio::thread_pool store_pool_{2};
+  boost::asio::thread_pool hash_pool_{1};  // used only by tests that set pools_.hash
   WorkPools pools_{&store_pool_, nullptr};
   RecordingObserver observer_;
   Gate gate_;
@@ -576,6 +577,69 @@ TEST_F(HttpServerTest, HandlersRunOnTheExecutorTheirRouteNames) {
   EXPECT_NE(store_thread, std::thread::id());
   EXPECT_NE(store_thread, inline_thread) << "a store handler must not run on the I/O thread";
   EXPECT_EQ(hash_thread, inline_thread) << "with no hash pool the handler runs inline";
+}
+
+TEST_F(HttpServerTest, HandlerStepsRunOnTheExecutorsTheyName) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::thread::id>> steps;
+  const auto record = [&](std::string what) {
+    std::lock_guard lock(mu);
+    steps.emplace_back(std::move(what), std::this_thread::get_id());
+  };
+  router_.Add("GET", "/where/inline", Executor::kInline, [&](HttpRequest&) {
+    record("io");
+    return HttpResponse::NoContent();
+  });
+  // store -> hash -> inline -> store, as login does (store, hash, store).
+  router_.Add("GET", "/steps", Executor::kStore, [&](HttpRequest& request) {
+    record("store");
+    return Reply::Then(Executor::kHash, [&] {
+      record("hash");
+      return Reply::Then(Executor::kInline, [&] {
+        record("inline");
+        return Reply::Then(Executor::kStore, [&]() -> Reply {
+          record("store");
+          return HttpResponse::Json(200, "\"" + request.query + "\"");
+        });
+      });
+    });
+  });
+  pools_.hash = &hash_pool_;
+  StartServer();
+  Client client(port());
+  EXPECT_EQ(client.Get("/where/inline").status, 204);
+  const ClientResponse response = client.Get("/steps?done");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "\"done\"");
+  std::lock_guard lock(mu);
+  ASSERT_EQ(steps.size(), 5u);
+  const std::thread::id io = steps[0].second;
+  EXPECT_EQ(steps[1].first, "store");
+  EXPECT_NE(steps[1].second, io);
+  EXPECT_EQ(steps[2].first, "hash");
+  EXPECT_NE(steps[2].second, io);
+  EXPECT_NE(steps[2].second, steps[1].second);
+  EXPECT_EQ(steps[3].first, "inline");
+  EXPECT_EQ(steps[3].second, io) << "an inline step runs on the connection's I/O thread";
+  EXPECT_EQ(steps[4].first, "store");
+  EXPECT_NE(steps[4].second, io);
+  EXPECT_NE(steps[4].second, steps[2].second);
+}
+
+TEST_F(HttpServerTest, ThrowingOrInvalidLaterStepIs500AndTheConnectionGoesOn) {
+  router_.Add("GET", "/steps/throw", Executor::kStore, [](HttpRequest&) {
+    return Reply::Then(Executor::kStore, []() -> Reply { throw std::runtime_error("detail"); });
+  });
+  router_.Add("GET", "/steps/invalid", Executor::kInline, [](HttpRequest&) {
+    return Reply::Then(Executor::kStore, []() -> Reply { return HttpResponse{42, {}, ""}; });
+  });
+  StartServer();
+  Client client(port());
+  const ClientResponse thrown = client.Get("/steps/throw");
+  EXPECT_EQ(thrown.status, 500);
+  EXPECT_EQ(thrown.body.find("detail"), std::string::npos);
+  EXPECT_EQ(client.Get("/steps/invalid").status, 500);
+  EXPECT_EQ(client.Get("/hello?again").status, 200);
 }
 
 TEST_F(HttpServerTest, PooledHandlersRunConcurrently) {

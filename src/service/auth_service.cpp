@@ -1,5 +1,7 @@
 #include "service/auth_service.hpp"
 
+#include <utility>
+
 #include "crypto/tokens.hpp"
 #include "log/logger.hpp"
 
@@ -44,51 +46,79 @@ AuthService::AuthService(UserStore& users, RoleStore& roles, SessionStore& sessi
                                    "at login.")) {}
 
 Result<LoginResult> AuthService::Login(const LoginRequest& request) {
+  auto attempt = PrepareLogin(request);
+  if (!attempt.ok()) return attempt.error();
+  if (Status st = CheckPassword(*attempt); !st.ok()) return st.error();
+  return CompleteLogin(*attempt);
+}
+
+Result<LoginAttempt> AuthService::PrepareLogin(LoginRequest request) {
   if (request.username.empty() || request.username.size() > kMaxUsernameBytes ||
       request.password.size() > kMaxPasswordBytes) {
     login_failed_.Inc();
     return Error::InvalidArgument("username must be 1-256 bytes and password at most 1024 bytes");
   }
-
+  LoginAttempt attempt;
   auto user = users_.GetUserByUsername(request.username);
-  if (!user.ok()) {
-    if (!user.error().IsNotFound()) {
-      login_error_.Inc();
-      return Error::Unavailable("user store unavailable: " + user.error().message());
-    }
-    hasher_.VerifyDummy(request.password);  // same work as a real user
+  if (user.ok()) {
+    attempt.user_ = std::move(*user);
+  } else if (!user.error().IsNotFound()) {
+    login_error_.Inc();
+    return Error::Unavailable("user store unavailable: " + user.error().message());
+  }
+  attempt.request_ = std::move(request);
+  return attempt;
+}
+
+Status AuthService::CheckPassword(LoginAttempt& attempt) {
+  attempt.accepted_ = false;
+  std::string& password = attempt.request_.password;
+  if (!attempt.user_) {
+    hasher_.VerifyDummy(password);  // same work as a real user
+    password.clear();
     login_failed_.Inc();
     log::Info("login failed", {{"reason", "unknown user"}});
     return InvalidCredentials();
   }
-
-  bool password_ok = hasher_.Verify(user->password_hash, request.password);
-  if (!password_ok || user->disabled) {
+  const User& user = *attempt.user_;
+  const bool password_ok = hasher_.Verify(user.password_hash, password);
+  if (!password_ok || user.disabled) {
+    password.clear();
     login_failed_.Inc();
     log::Info("login failed", {{"reason", password_ok ? "account disabled" : "wrong password"},
-                               {"user_id", user->id}});
+                               {"user_id", user.id}});
     return InvalidCredentials();
   }
+  if (hasher_.NeedsRehash(user.password_hash)) {
+    if (auto rehashed = hasher_.Hash(password); rehashed.ok()) attempt.new_hash_ = *rehashed;
+  }
+  password.clear();
+  attempt.accepted_ = true;
+  return Status::Ok();
+}
 
-  if (hasher_.NeedsRehash(user->password_hash)) {
-    auto rehashed = hasher_.Hash(request.password);
-    if (rehashed.ok() && users_.UpdatePasswordHash(user->id, *rehashed, clock_.NowUnix()).ok()) {
-      rehashes_.Inc();
-    }
+Result<LoginResult> AuthService::CompleteLogin(LoginAttempt& attempt) {
+  // One session per accepted password check.
+  if (!std::exchange(attempt.accepted_, false) || !attempt.user_) return InvalidCredentials();
+  const User& user = *attempt.user_;
+  if (attempt.new_hash_ &&
+      users_.UpdatePasswordHash(user.id, *attempt.new_hash_, clock_.NowUnix()).ok()) {
+    rehashes_.Inc();
   }
 
-  auto roles = roles_.ListUserRoles(user->id);
+  auto roles = roles_.ListUserRoles(user.id);
   if (!roles.ok()) {
     login_error_.Inc();
     return Error::Unavailable("role store unavailable: " + roles.error().message());
   }
 
+  const LoginRequest& request = attempt.request_;
   LoginResult result;
   result.session_token = NewSessionToken();
   Session& s = result.session;
   s.token_hash = Sha256Hex(result.session_token);
-  s.user_id = user->id;
-  s.username = user->username;
+  s.user_id = user.id;
+  s.username = user.username;
   s.roles = std::move(*roles);
   s.created_at = clock_.NowUnix();
   s.expires_at = s.created_at + options_.session_ttl_seconds;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,7 +41,22 @@ inline constexpr std::size_t kMaxUsernameBytes = 256;
 inline constexpr std::size_t kMaxPasswordBytes = 1024;
 inline constexpr std::size_t kMaxTokenBytes = 4096;
 
-// Thread-safe. Login does Argon2id work: call it on the hashing pool.
+class AuthService;
+
+// A login between its steps (AuthService::PrepareLogin, CheckPassword,
+// CompleteLogin). Callers only carry it from one step to the next.
+class LoginAttempt {
+ private:
+  friend class AuthService;
+  LoginRequest request_;
+  std::optional<User> user_;             // nullopt: no such username
+  bool accepted_ = false;                // CheckPassword accepted the credentials
+  std::optional<std::string> new_hash_;  // the password at the current Argon2id parameters
+};
+
+// Thread-safe. A login is three steps so that each runs where it belongs:
+// PrepareLogin and CompleteLogin use the stores (store pool), CheckPassword
+// does the Argon2id work and nothing else (hashing pool). Login runs all three.
 class AuthService {
  public:
   AuthService(UserStore& users, RoleStore& roles, SessionStore& sessions,
@@ -51,6 +67,20 @@ class AuthService {
   // or a disabled account alike, after the same hashing work; kInvalidArgument
   // for oversized input; kUnavailable when a store cannot answer.
   Result<LoginResult> Login(const LoginRequest& request);
+
+  // Step 1 (store): validates sizes (kInvalidArgument) and reads the user
+  // (kUnavailable when the store cannot answer). An unknown username is not an
+  // error here: CheckPassword still does the same hashing work for it.
+  Result<LoginAttempt> PrepareLogin(LoginRequest request);
+  // Step 2 (hashing): verifies the password with Argon2id (a dummy hash for an
+  // unknown user); kUnauthorized("invalid credentials") for an unknown user, a
+  // wrong password or a disabled account alike. Also computes the new hash
+  // when the stored one uses other parameters. Forgets the password.
+  Status CheckPassword(LoginAttempt& attempt);
+  // Step 3 (store): stores the new hash if any (best effort), reads the roles
+  // and creates the session; kUnavailable when a store cannot answer,
+  // kUnauthorized when CheckPassword did not accept the attempt.
+  Result<LoginResult> CompleteLogin(LoginAttempt& attempt);
   // The live session for a token. kUnauthorized when unknown, expired or
   // malformed; kUnavailable when the store cannot answer (never kUnauthorized then).
   Result<Session> Verify(std::string_view token);

@@ -128,6 +128,65 @@ TEST_F(AuthServiceTest, LoginRehashesWhenParametersChange) {
   EXPECT_TRUE(upgraded.Login(Request("alice", "alice-password")).ok());
 }
 
+TEST_F(AuthServiceTest, LoginStepsTouchTheStoresOnlyOutsideCheckPassword) {
+  PasswordHasher stronger(Argon2Params{2, 8 * 1024});  // so that CheckPassword also rehashes
+  AuthService upgraded(*store_, *store_, *store_, stronger, clock_, metrics_, AuthOptions{});
+  const std::string before = store_->GetUserById(alice_id_)->password_hash;
+  auto attempt = upgraded.PrepareLogin(Request("alice", "alice-password"));
+  ASSERT_TRUE(attempt.ok());
+  store_->unavailable = true;  // the hashing step must not need a store
+  EXPECT_TRUE(upgraded.CheckPassword(*attempt).ok());
+  store_->unavailable = false;
+  EXPECT_EQ(store_->GetUserById(alice_id_)->password_hash, before) << "stored by CompleteLogin";
+  auto login = upgraded.CompleteLogin(*attempt);
+  ASSERT_TRUE(login.ok());
+  EXPECT_TRUE(upgraded.Verify(login->session_token).ok());
+  const std::string after = store_->GetUserById(alice_id_)->password_hash;
+  EXPECT_NE(after, before);
+  EXPECT_FALSE(stronger.NeedsRehash(after));
+}
+
+TEST_F(AuthServiceTest, StoreOutageInEitherStoreStepIsUnavailable) {
+  store_->unavailable = true;
+  auto prepared = auth_.PrepareLogin(Request("alice", "alice-password"));
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.error().code(), ErrorCode::kUnavailable);
+  store_->unavailable = false;
+  auto attempt = auth_.PrepareLogin(Request("alice", "alice-password"));
+  ASSERT_TRUE(attempt.ok());
+  ASSERT_TRUE(auth_.CheckPassword(*attempt).ok());
+  store_->unavailable = true;
+  auto completed = auth_.CompleteLogin(*attempt);
+  ASSERT_FALSE(completed.ok());
+  EXPECT_EQ(completed.error().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(AuthServiceTest, UnknownUserFailsInCheckPasswordLikeAWrongPassword) {
+  auto unknown = auth_.PrepareLogin(Request("nobody", "alice-password"));
+  ASSERT_TRUE(unknown.ok()) << "an unknown user still goes on to the hashing step";
+  auto wrong = auth_.PrepareLogin(Request("alice", "wrong-password"));
+  ASSERT_TRUE(wrong.ok());
+  const Status unknown_check = auth_.CheckPassword(*unknown);
+  const Status wrong_check = auth_.CheckPassword(*wrong);
+  ASSERT_FALSE(unknown_check.ok());
+  ASSERT_FALSE(wrong_check.ok());
+  EXPECT_EQ(unknown_check.error().code(), ErrorCode::kUnauthorized);
+  EXPECT_EQ(unknown_check.error().message(), wrong_check.error().message());
+  EXPECT_EQ(auth_.CompleteLogin(*unknown).error().code(), ErrorCode::kUnauthorized);
+  EXPECT_EQ(auth_.CompleteLogin(*wrong).error().code(), ErrorCode::kUnauthorized);
+}
+
+TEST_F(AuthServiceTest, CompleteLoginNeedsAnAcceptedCheckAndCreatesOneSession) {
+  LoginAttempt never_checked;
+  EXPECT_EQ(auth_.CompleteLogin(never_checked).error().code(), ErrorCode::kUnauthorized);
+  auto unchecked = auth_.PrepareLogin(Request("alice", "alice-password"));
+  ASSERT_TRUE(unchecked.ok());
+  EXPECT_EQ(auth_.CompleteLogin(*unchecked).error().code(), ErrorCode::kUnauthorized);
+  ASSERT_TRUE(auth_.CheckPassword(*unchecked).ok());
+  EXPECT_TRUE(auth_.CompleteLogin(*unchecked).ok());
+  EXPECT_EQ(auth_.CompleteLogin(*unchecked).error().code(), ErrorCode::kUnauthorized);
+}
+
 TEST_F(AuthServiceTest, AdminPasswordChangeAndDeleteEndSessions) {
   auto login = auth_.Login(Request("alice", "alice-password"));
   ASSERT_TRUE(login.ok());
