@@ -1,0 +1,23 @@
+// Command classification for routing and retries. Internal to src/redis.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bulwark::redis {
+
+// The keys of a command, for Cluster routing: none for keyless commands
+// (PING, WAIT, INFO, ROLE, ...), every argument for DEL/EXISTS/MGET-like
+// commands, every other argument for MSET, otherwise args[1].
+std::vector<std::string_view> CommandKeys(const std::vector<std::string>& args);
+
+// True when sending the command twice has the same effect on the data as
+// sending it once, so it may be re-sent after a connection was lost or timed
+// out while the command may already have run (docs/redis.md, "Retries").
+bool IsIdempotent(const std::vector<std::string>& args);
+
+// Upper-cased command name (args[0]).
+std::string CommandName(const std::vector<std::string>& args);
+
+}  // namespace bulwark::redis

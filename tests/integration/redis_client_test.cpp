@@ -1,0 +1,377 @@
+// The Redis client against real standalone servers: commands, pipelining
+// under concurrency, AUTH, TLS, timeouts, the circuit breaker.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "metrics/registry.hpp"
+#include "redis/redis_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/redis_servers.hpp"
+
+namespace bulwark::redis {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::RedisServer;
+using testing::RedisServerOptions;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kPassword = "s3cret-pass";
+
+int64_t MsSince(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+}
+
+Endpoint Ep(int port) { return Endpoint{"127.0.0.1", static_cast<uint16_t>(port)}; }
+
+ClientOptions Options(int port) {
+  ClientOptions o;
+  o.endpoints = {Ep(port)};
+  return o;
+}
+
+std::unique_ptr<Client> MustConnect(const ClientOptions& options) {
+  auto client = Connect(options);
+  if (!client.ok()) {
+    ADD_FAILURE() << "Connect: " << client.error().message();
+    return nullptr;
+  }
+  return std::move(*client);
+}
+
+int CountClients(RedisServer& server) {
+  auto list = server.Call({"CLIENT", "LIST"});
+  if (!list) return -1;
+  int n = 0;
+  std::stringstream ss(*list);
+  std::string line;
+  while (std::getline(ss, line)) {
+    if (line.find("cmd=client") != std::string::npos) continue;  // our own probe
+    if (!line.empty()) ++n;
+  }
+  return n;
+}
+
+class RedisClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    plain_ = new RedisServer();
+    RedisServerOptions with_password;
+    with_password.password = kPassword;
+    auth_ = new RedisServer(with_password);
+  }
+  static void TearDownTestSuite() {
+    delete plain_;
+    delete auth_;
+    plain_ = nullptr;
+    auth_ = nullptr;
+  }
+  static RedisServer* plain_;
+  static RedisServer* auth_;
+};
+
+RedisServer* RedisClientTest::plain_ = nullptr;
+RedisServer* RedisClientTest::auth_ = nullptr;
+
+TEST_F(RedisClientTest, CommandsAndReplyTypes) {
+  auto client = MustConnect(Options(plain_->port()));
+  ASSERT_TRUE(client);
+  auto set = client->Command({"SET", "greeting", "hello", "PX", "60000"});
+  ASSERT_TRUE(set.ok()) << set.error().message();
+  EXPECT_EQ(set->type, Reply::Type::kStatus);
+  EXPECT_EQ(set->str, "OK");
+  auto get = client->Command({"GET", "greeting"});
+  ASSERT_TRUE(get.ok());
+  EXPECT_EQ(get->type, Reply::Type::kString);
+  EXPECT_EQ(get->str, "hello");
+  auto missing = client->Command({"GET", "no-such-key"});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->IsNil());
+  auto incr = client->Command({"INCR", "counter"});
+  ASSERT_TRUE(incr.ok());
+  EXPECT_EQ(incr->type, Reply::Type::kInteger);
+  EXPECT_EQ(incr->integer, 1);
+  ASSERT_TRUE(client->Command({"SADD", "set", "a", "b"}).ok());
+  auto members = client->Command({"SMEMBERS", "set"});
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(members->type, Reply::Type::kArray);
+  EXPECT_EQ(members->elements.size(), 2u);
+  // An error reply is a reply, not a failure.
+  auto wrong = client->Command({"SADD", "greeting", "x"});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_TRUE(wrong->IsError());
+  EXPECT_EQ(wrong->str.rfind("WRONGTYPE", 0), 0u) << wrong->str;
+  // Binary-safe values.
+  std::string binary("a\r\n\0b", 5);
+  ASSERT_TRUE(client->Command({"SET", "binary", binary}).ok());
+  EXPECT_EQ(client->Command({"GET", "binary"})->str, binary);
+
+  auto pipeline = client->Pipeline({{"SET", "p1", "1"}, {"INCR", "p1"}, {"GET", "p1"}});
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_EQ(pipeline->size(), 3u);
+  EXPECT_EQ((*pipeline)[1].integer, 2);
+  EXPECT_EQ((*pipeline)[2].str, "2");
+  EXPECT_TRUE(client->Ping().ok());
+  // No replica: WAIT is not sent.
+  auto waited = client->PipelineAndWait({{"SET", "w", "1"}}, milliseconds(500));
+  ASSERT_TRUE(waited.ok());
+  EXPECT_EQ(waited->replicas_acked, -1);
+  EXPECT_EQ(waited->replies[0].str, "OK");
+  EXPECT_EQ(client->breaker_state(), resilience::BreakerState::kClosed);
+}
+
+TEST_F(RedisClientTest, ManyConcurrentCallersArePipelinedOnFewConnections) {
+  ClientOptions options = Options(plain_->port());
+  options.connections_per_node = 2;
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 500;
+  std::atomic<int> wrong{0};
+  std::atomic<int> max_clients{0};
+  std::vector<std::thread> threads;
+  Clock::time_point start = Clock::now();
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string key = "c:" + std::to_string(t) + ":" + std::to_string(i);
+        std::string value = "v" + std::to_string(t * 100000 + i);
+        auto set = client->Command({"SET", key, value});
+        auto get = client->Command({"GET", key});
+        if (!set.ok() || !get.ok() || get->str != value) ++wrong;
+        if (t == 0 && i == kPerThread / 2) max_clients = CountClients(*plain_);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::printf("[          ] %d threads x %d SET+GET in %lld ms, server saw %d connection(s)\n",
+              kThreads, kPerThread, static_cast<long long>(MsSince(start)), max_clients.load());
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GE(max_clients.load(), 1);
+  EXPECT_LE(max_clients.load(), options.connections_per_node);  // 8 callers, 2 connections
+}
+
+TEST_F(RedisClientTest, ReplicaAcknowledgesWithWait) {
+  RedisServerOptions replica_options;
+  replica_options.replica_of_port = plain_->port();
+  RedisServer replica(replica_options);
+  // Bounded wait for the replica link.
+  for (int i = 0; i < 200; ++i) {
+    auto info = replica.Call({"INFO", "replication"});
+    if (info && testing::RedisField(*info, "master_link_status") == "up") break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  auto client = MustConnect(Options(plain_->port()));
+  ASSERT_TRUE(client);
+  auto r = client->PipelineAndWait({{"SET", "durable", "yes"}, {"EXPIRE", "durable", "100"}},
+                                   milliseconds(1000));
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->replies.size(), 2u);
+  EXPECT_EQ(r->replies[0].str, "OK");
+  EXPECT_EQ(r->replies[1].integer, 1);
+  EXPECT_EQ(r->replicas_acked, 1);
+  EXPECT_EQ(*replica.Call({"GET", "durable"}), "yes");
+}
+
+TEST_F(RedisClientTest, AuthWithPassword) {
+  ClientOptions options = Options(auth_->port());
+  options.password = kPassword;
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Command({"SET", "k", "v"}).ok());
+  EXPECT_EQ(client->Command({"GET", "k"})->str, "v");
+
+  // ACL user.
+  ASSERT_EQ(*auth_->Call({"ACL", "SETUSER", "bulwark", "on", ">user-pass", "~*", "+@all"}), "OK");
+  options.username = "bulwark";
+  options.password = "user-pass";
+  auto acl_client = MustConnect(options);
+  ASSERT_TRUE(acl_client);
+  EXPECT_EQ(acl_client->Command({"GET", "k"})->str, "v");
+}
+
+TEST_F(RedisClientTest, WrongPasswordIsAClearError) {
+  ClientOptions options = Options(auth_->port());
+  options.password = "not-the-password";
+  auto client = Connect(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(client.error().message().find("AUTH failed"), std::string::npos)
+      << client.error().message();
+  EXPECT_NE(client.error().message().find("WRONGPASS"), std::string::npos)
+      << client.error().message();
+  EXPECT_EQ(client.error().message().find("not-the-password"), std::string::npos);
+
+  options.password.clear();
+  auto no_password = Connect(options);
+  ASSERT_FALSE(no_password.ok());
+  EXPECT_NE(no_password.error().message().find("NOAUTH"), std::string::npos)
+      << no_password.error().message();
+}
+
+TEST_F(RedisClientTest, Tls) {
+  RedisServerOptions tls_options;
+  tls_options.tls = true;
+  std::unique_ptr<RedisServer> server;
+  try {
+    server = std::make_unique<RedisServer>(tls_options);
+  } catch (const std::exception& e) {
+    GTEST_SKIP() << "redis-server without TLS support here: " << e.what();
+  }
+  ClientOptions options = Options(server->tls_port());
+  options.tls = true;
+  options.tls_ca_file = server->ca_file();
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Command({"SET", "tls", "yes"}).ok());
+  EXPECT_EQ(client->Command({"GET", "tls"})->str, "yes");
+  EXPECT_EQ(*server->Call({"GET", "tls"}), "yes");
+
+  // Host name verification: "localhost" is in the certificate too.
+  options.endpoints = {Endpoint{"localhost", static_cast<uint16_t>(server->tls_port())}};
+  EXPECT_TRUE(Connect(options).ok());
+
+  // The system trust store does not know the test CA.
+  ClientOptions untrusted = Options(server->tls_port());
+  untrusted.tls = true;
+  untrusted.connect_timeout = milliseconds(1000);
+  auto refused = Connect(untrusted);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("TLS"), std::string::npos) << refused.error().message();
+
+  // Plain TCP to the TLS port fails rather than hanging.
+  ClientOptions plain_to_tls = Options(server->tls_port());
+  plain_to_tls.command_timeout = milliseconds(500);
+  plain_to_tls.connect_timeout = milliseconds(500);
+  Clock::time_point start = Clock::now();
+  EXPECT_FALSE(Connect(plain_to_tls).ok());
+  EXPECT_LT(MsSince(start), 3000);
+
+  ClientOptions bad_ca = Options(server->tls_port());
+  bad_ca.tls = true;
+  bad_ca.tls_ca_file = "/nonexistent/ca.pem";
+  auto bad = Connect(bad_ca);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(RedisClientTest, CommandTimeoutFailsTheConnectionThenRecovers) {
+  ClientOptions options = Options(plain_->port());
+  options.command_timeout = milliseconds(300);
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  Clock::time_point start = Clock::now();
+  auto slow = client->Command({"DEBUG", "SLEEP", "1.5"});
+  int64_t elapsed = MsSince(start);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.error().code(), ErrorCode::kUnavailable);
+  EXPECT_GE(elapsed, 250);
+  EXPECT_LT(elapsed, 1000) << "DEBUG SLEEP is not idempotent: no retry";
+  std::printf("[          ] timed out after %lld ms: %s\n", static_cast<long long>(elapsed),
+              slow.error().message().c_str());
+  // Once the server is awake again, the next calls reconnect.
+  std::this_thread::sleep_for(milliseconds(1500));
+  bool recovered = false;
+  for (int i = 0; i < 20 && !recovered; ++i) {
+    auto r = client->Command({"GET", "greeting"});
+    recovered = r.ok();
+    if (!recovered) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(recovered);
+}
+
+TEST_F(RedisClientTest, ServerDownOpensTheBreakerThenRecovers) {
+  RedisServer server;
+  metrics::Registry registry;
+  ClientOptions options = Options(server.port());
+  options.connect_timeout = milliseconds(300);
+  options.command_timeout = milliseconds(300);
+  options.max_attempts = 2;
+  options.breaker.failure_threshold = 3;
+  options.breaker.open_duration = milliseconds(1000);
+  options.metrics = &registry;
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Command({"SET", "a", "1"}).ok());
+
+  server.Kill();
+  int calls = 0;
+  while (client->breaker_state() != resilience::BreakerState::kOpen && calls < 20) {
+    auto r = client->Command({"GET", "a"});
+    EXPECT_FALSE(r.ok());
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
+    }
+    ++calls;
+  }
+  EXPECT_EQ(client->breaker_state(), resilience::BreakerState::kOpen);
+  EXPECT_EQ(calls, 3);
+  // Open: fails at once.
+  Clock::time_point start = Clock::now();
+  auto fast = client->Command({"GET", "a"});
+  EXPECT_LT(MsSince(start), 50);
+  ASSERT_FALSE(fast.ok());
+  EXPECT_EQ(fast.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(fast.error().message().find("breaker"), std::string::npos);
+  EXPECT_FALSE(client->Ping().ok());
+
+  server.Start();
+  bool recovered = false;
+  start = Clock::now();
+  for (int i = 0; i < 100 && !recovered; ++i) {
+    auto r = client->Command({"SET", "a", "2"});
+    recovered = r.ok();
+    if (!recovered) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(recovered);
+  std::printf("[          ] recovered %lld ms after the restart\n",
+              static_cast<long long>(MsSince(start)));
+  EXPECT_EQ(client->breaker_state(), resilience::BreakerState::kClosed);
+  EXPECT_TRUE(client->Ping().ok());
+  std::string text = registry.RenderPrometheus();
+  EXPECT_NE(
+      text.find("bulwark_dependency_requests_total{dependency=\"redis\",outcome=\"rejected\"}"),
+      std::string::npos)
+      << text;
+}
+
+TEST_F(RedisClientTest, NothingListeningIsUnavailable) {
+  ClientOptions options = Options(testing::FreePort());
+  options.connect_timeout = milliseconds(300);
+  auto client = Connect(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.error().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(RedisClientTest, BadOptions) {
+  ClientOptions none;
+  EXPECT_EQ(Connect(none).error().code(), ErrorCode::kInvalidArgument);
+  ClientOptions sentinel = Options(plain_->port());
+  sentinel.mode = Mode::kSentinel;
+  EXPECT_EQ(Connect(sentinel).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(RedisClientTest, CreateUseAndDestroyRepeatedly) {
+  for (int round = 0; round < 3; ++round) {
+    auto client = MustConnect(Options(plain_->port()));
+    ASSERT_TRUE(client);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        while (!stop) (void)client->Command({"GET", "x"});
+      });
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+    stop = true;
+    for (auto& th : threads) th.join();
+    client.reset();
+  }
+}
+
+}  // namespace
+}  // namespace bulwark::redis
