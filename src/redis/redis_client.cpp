@@ -468,7 +468,10 @@ class ClientImpl final : public Client {
   // first that answers at all).
   Status SelectStandalone() {
     std::string errors;
-    if (options_.endpoints.size() == 1 && primary_) return Status::Ok();  // nothing to choose
+    if (options_.endpoints.size() == 1) {
+      std::lock_guard lock(topology_mutex_);
+      if (primary_) return Status::Ok();  // nothing to choose
+    }
     for (const Endpoint& ep : options_.endpoints) {
       PoolPtr pool = DataPool(ep);
       BatchResult r = Exec(pool, {{"ROLE"}}, options_.command_timeout);
