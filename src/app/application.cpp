@@ -139,7 +139,7 @@ int Application::Run() {
   auto& draining_gauge =
       metrics.GetGauge("bulwark_draining", "1 after SIGTERM while the replica drains.");
 
-  auto stores = OpenStores(config_);
+  auto stores = OpenStores(config_, &metrics);
   if (!stores.ok()) {
     log::Error("cannot open stores", {{"error", stores.error().message()}});
     return stores.error().code() == ErrorCode::kInvalidArgument ? 2 : 1;

@@ -17,7 +17,6 @@
 #include "crypto/tokens.hpp"
 #include "log/logger.hpp"
 #include "service/admin_service.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
 
 namespace bulwark::cli {
 namespace {
@@ -135,12 +134,7 @@ int Main(int argc, char** argv) {
       exit_code = Fail(config.error());
       return;
     }
-    auto stores = OpenStores(*config);  // creates the directory and migrates
-    if (!stores.ok()) {
-      exit_code = Fail(stores.error());
-      return;
-    }
-    auto version = MigrateSqlite(SqliteOptions{EmbeddedDatabasePath(*config)});
+    auto version = MigrateStores(*config);
     if (!version.ok()) {
       exit_code = Fail(version.error());
       return;

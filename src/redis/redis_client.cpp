@@ -137,9 +137,10 @@ class ClientImpl final : public Client {
     }
     Status status = DoRefresh();
     ++topology_generation_;
-    if (!status) return status;
-    if (options_.mode == Mode::kCluster) UpdateReplicaCounts();
+    if (!status && !options_.connect_lazily) return status;
+    if (status && options_.mode == Mode::kCluster) UpdateReplicaCounts();
     maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+    if (!status) RequestRefresh();
     return Status::Ok();
   }
 
@@ -646,11 +647,9 @@ class ClientImpl final : public Client {
       ++rounds;
       bool healthy = UpdateReplicaCounts();
       bool periodic = options_.mode == Mode::kCluster && rounds % kSlotRefreshEvery == 0;
-      if (requested || !healthy || periodic) {
-        if (options_.mode != Mode::kStandalone || options_.endpoints.size() > 1) {
-          Refresh(topology_generation_.load());
-        }
-      }
+      // Standalone with one known server is a no-op here; without one (a
+      // lazy start while Redis was down) this is what finds it.
+      if (requested || !healthy || periodic) Refresh(topology_generation_.load());
     }
   }
 

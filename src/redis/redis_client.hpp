@@ -56,6 +56,10 @@ struct ClientOptions {
   // Redirects/failover retries before kUnavailable (MOVED, ASK, TRYAGAIN,
   // CLUSTERDOWN, LOADING, READONLY, connection loss on a read-only call).
   int max_attempts = 5;
+  // When nothing answers at Connect(), return a client anyway that keeps
+  // looking for the topology in the background (calls fail with kUnavailable
+  // until then) instead of failing: for callers that can serve without Redis.
+  bool connect_lazily = false;
   resilience::BreakerOptions breaker;
   metrics::Registry* metrics = nullptr;  // optional: bulwark_dependency_*{dependency="redis"}
 };

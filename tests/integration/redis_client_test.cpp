@@ -347,6 +347,29 @@ TEST_F(RedisClientTest, NothingListeningIsUnavailable) {
   EXPECT_EQ(client.error().code(), ErrorCode::kUnavailable);
 }
 
+TEST_F(RedisClientTest, LazyConnectFindsTheServerWhenItComesUp) {
+  RedisServer server;
+  server.Stop();
+  ClientOptions options = Options(server.port());
+  options.connect_timeout = milliseconds(300);
+  options.command_timeout = milliseconds(300);
+  options.max_attempts = 1;
+  options.connect_lazily = true;
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  auto down = client->Command({"PING"});
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().code(), ErrorCode::kUnavailable);
+
+  server.Start();
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {  // bounded: 100 x (50 ms + a call)
+    up = client->Command({"SET", "lazy", "1"}).ok();
+    if (!up) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(up);
+}
+
 TEST_F(RedisClientTest, BadOptions) {
   ClientOptions none;
   EXPECT_EQ(Connect(none).error().code(), ErrorCode::kInvalidArgument);
