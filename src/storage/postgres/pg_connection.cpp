@@ -148,6 +148,9 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectSettings& sett
     }
     state = PQconnectPoll(conn.get());
   }
+  // Notices (e.g. "already exists, skipping" from migrations) are not errors: no stderr noise.
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   std::unique_ptr<Connection> connection(
       new Connection(conn.release(), settings.statement_timeout));
   // Server side bound on every statement of this connection.

@@ -66,13 +66,15 @@ CREATE INDEX sessions_user_id ON sessions (user_id, created_at);
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
 )sql";
 
-constexpr char kCurrentVersion[] =
-    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 "
-    "ELSE (SELECT COALESCE(MAX(version), 0) FROM schema_migrations) END";
-
 // Not prepared: schema_migrations may not exist yet when this is planned.
 Result<int> CurrentVersion(Connection& conn) {
-  Result<PgResult> version = conn.Exec(kCurrentVersion, kMigrationTimeout);
+  Result<PgResult> exists =
+      conn.Exec("SELECT to_regclass('schema_migrations') IS NOT NULL", kMigrationTimeout);
+  if (!exists.ok()) return exists.error();
+  if (exists->rows() != 1) return Error::Internal("postgres: cannot read the schema version");
+  if (!exists->Bool(0, 0)) return 0;
+  Result<PgResult> version =
+      conn.Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", kMigrationTimeout);
   if (!version.ok()) return version.error();
   if (version->rows() != 1) return Error::Internal("postgres: cannot read the schema version");
   return static_cast<int>(version->Int(0, 0));
