@@ -98,6 +98,7 @@ Result<Stores> OpenStores(const ServeConfig& config, metrics::Registry* metrics)
   if (!client.ok()) return client.error();
   RedisSessionStoreOptions redis_options;
   redis_options.revocation_ttl_seconds = config.session_ttl_seconds;
+  redis_options.metrics = metrics;
   auto cache = std::make_shared<RedisSessionStore>(*client, redis_options);
   stores.session_backend = cache;
   stores.session_kind = "redis";
@@ -110,7 +111,7 @@ Result<Stores> OpenStores(const ServeConfig& config, metrics::Registry* metrics)
         [cache](const std::string& hash) { return cache->MarkRevoked(hash); },
         [cache](const std::string& hash) { return cache->IsRevoked(hash); }};
     stores.sessions =
-        std::make_shared<DurableSessionStore>(cache, stores.sessions, std::move(hooks));
+        std::make_shared<DurableSessionStore>(cache, stores.sessions, std::move(hooks), metrics);
     stores.session_durability = "redis+" + stores.database_kind;
   }
   return stores;

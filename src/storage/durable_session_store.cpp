@@ -6,14 +6,30 @@
 namespace bulwark {
 
 DurableSessionStore::DurableSessionStore(std::shared_ptr<SessionStore> cache,
-                                         std::shared_ptr<SessionStore> record, CacheHooks hooks)
-    : cache_(std::move(cache)), record_(std::move(record)), hooks_(std::move(hooks)) {}
+                                         std::shared_ptr<SessionStore> record, CacheHooks hooks,
+                                         metrics::Registry* metrics)
+    : cache_(std::move(cache)), record_(std::move(record)), hooks_(std::move(hooks)) {
+  if (metrics != nullptr) {
+    const char* help = "Write-through session store events (Redis + relational record)";
+    const char* name = "bulwark_session_write_through_total";
+    write_failed_metric_ = &metrics->GetCounter(name, help, {{"event", "cache_write_failed"}});
+    restored_metric_ = &metrics->GetCounter(name, help, {{"event", "restored"}});
+    outage_read_metric_ = &metrics->GetCounter(name, help, {{"event", "outage_read"}});
+  }
+}
+
+namespace {
+void Count(std::atomic<uint64_t>& counter, metrics::Counter* metric) {
+  counter.fetch_add(1);
+  if (metric != nullptr) metric->Inc();
+}
+}  // namespace
 
 Status DurableSessionStore::CreateSession(const Session& session) {
   Status st = record_->CreateSession(session);
   if (!st.ok()) return st;
   Status cached = cache_->CreateSession(session);
-  if (!cached.ok()) cache_write_failures_.fetch_add(1);
+  if (!cached.ok()) Count(cache_write_failures_, write_failed_metric_);
   return Status::Ok();
 }
 
@@ -26,7 +42,7 @@ Result<Session> DurableSessionStore::GetSession(const std::string& token_hash, i
   // cache is down; its outage is an outage, never a bad credential.
   if (!recorded.ok()) return recorded;
   if (cache_down) {
-    cache_outage_reads_.fetch_add(1);
+    Count(cache_outage_reads_, outage_read_metric_);
     return recorded;
   }
   // A miss with a record: lost by Redis (failover, flush) - or revoked while
@@ -36,7 +52,9 @@ Result<Session> DurableSessionStore::GetSession(const std::string& token_hash, i
     if (!revoked.ok()) return revoked.error();
     if (*revoked) return Error::NotFound("session revoked");
   }
-  if (hooks_.restore && hooks_.restore(*recorded).ok()) cache_misses_recovered_.fetch_add(1);
+  if (hooks_.restore && hooks_.restore(*recorded).ok()) {
+    Count(cache_misses_recovered_, restored_metric_);
+  }
   return recorded;
 }
 
@@ -45,7 +63,9 @@ Status DurableSessionStore::TouchSession(const std::string& token_hash, int64_t 
   Status st = record_->TouchSession(token_hash, expires_at, now);
   if (!st.ok()) return st;
   Status cached = cache_->TouchSession(token_hash, expires_at, now);
-  if (!cached.ok() && !cached.error().IsNotFound()) cache_write_failures_.fetch_add(1);
+  if (!cached.ok() && !cached.error().IsNotFound()) {
+    Count(cache_write_failures_, write_failed_metric_);
+  }
   return Status::Ok();
 }
 

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 
+#include "metrics/registry.hpp"
 #include "storage/session_store.hpp"
 
 namespace bulwark {
@@ -34,8 +35,10 @@ class DurableSessionStore final : public SessionStore {
     std::function<Result<bool>(const std::string&)> is_revoked;
   };
 
+  // `metrics` (optional, must outlive the store) gets
+  // bulwark_session_write_through_total{event="cache_write_failed|restored|outage_read"}.
   DurableSessionStore(std::shared_ptr<SessionStore> cache, std::shared_ptr<SessionStore> record,
-                      CacheHooks hooks);
+                      CacheHooks hooks, metrics::Registry* metrics = nullptr);
 
   Status CreateSession(const Session& session) override;
   Result<Session> GetSession(const std::string& token_hash, int64_t now) override;
@@ -59,6 +62,9 @@ class DurableSessionStore final : public SessionStore {
   std::atomic<uint64_t> cache_write_failures_{0};
   std::atomic<uint64_t> cache_misses_recovered_{0};
   std::atomic<uint64_t> cache_outage_reads_{0};
+  metrics::Counter* write_failed_metric_ = nullptr;
+  metrics::Counter* restored_metric_ = nullptr;
+  metrics::Counter* outage_read_metric_ = nullptr;
 };
 
 }  // namespace bulwark

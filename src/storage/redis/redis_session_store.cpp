@@ -75,7 +75,13 @@ Result<Session> DecodeSessionValue(const std::string& token_hash, const std::str
 
 RedisSessionStore::RedisSessionStore(std::shared_ptr<redis::Client> client,
                                      RedisSessionStoreOptions options)
-    : client_(std::move(client)), options_(std::move(options)) {}
+    : client_(std::move(client)), options_(std::move(options)) {
+  if (options_.metrics != nullptr) {
+    ack_timeouts_metric_ = &options_.metrics->GetCounter(
+        "bulwark_session_replica_ack_timeouts_total",
+        "Session writes whose WAIT for a Redis replica timed out (on the primary only)");
+  }
+}
 
 std::string RedisSessionStore::SessionKey(const std::string& token_hash) const {
   return options_.key_prefix + "session:" + token_hash;
@@ -100,7 +106,10 @@ Status RedisSessionStore::WriteSessionKey(const std::string& key, const std::str
   if (options_.wait_for_replica) {
     auto r = client_->PipelineAndWait({std::move(set)}, options_.wait_timeout);
     if (!r.ok()) return r.error();
-    if (r->replicas_acked == 0) unacknowledged_writes_.fetch_add(1);
+    if (r->replicas_acked == 0) {
+      unacknowledged_writes_.fetch_add(1);
+      if (ack_timeouts_metric_ != nullptr) ack_timeouts_metric_->Inc();
+    }
     reply = std::move(r->replies.at(0));
   } else {
     auto r = client_->Command(std::move(set));

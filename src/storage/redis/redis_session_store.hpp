@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/registry.hpp"
 #include "redis/redis_client.hpp"
 #include "storage/session_store.hpp"
 #include "storage/stores.hpp"
@@ -32,6 +33,8 @@ struct RedisSessionStoreOptions {
   std::chrono::milliseconds wait_timeout{250};
   // Lifetime of a revocation mark: at least the longest a session can live.
   int64_t revocation_ttl_seconds = 3600;
+  // Optional: bulwark_session_replica_ack_timeouts_total (WAIT answered 0).
+  metrics::Registry* metrics = nullptr;
 };
 
 class RedisSessionStore final : public SessionStore, public HealthProbe {
@@ -73,6 +76,7 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   std::shared_ptr<redis::Client> client_;
   RedisSessionStoreOptions options_;
   std::atomic<uint64_t> unacknowledged_writes_{0};
+  metrics::Counter* ack_timeouts_metric_ = nullptr;
 };
 
 // Session <-> the JSON value stored under session:<hash> (token_hash is the key, not a field).
