@@ -70,6 +70,15 @@ Result<ConnectSettings> MakeConnectSettings(const std::string& conninfo,
         "postgres:// URI");
   }
   ConnectSettings settings;
+  // Defaults the conninfo may override (it comes later, and the later keyword
+  // wins): TCP keepalives, so a connection to a server that vanished without a
+  // FIN (partition, dead host) is found dead within about a minute even while idle.
+  for (const auto& [keyword, value] :
+       {std::pair{"keepalives", "1"}, std::pair{"keepalives_idle", "30"},
+        std::pair{"keepalives_interval", "10"}, std::pair{"keepalives_count", "3"}}) {
+    settings.keywords.emplace_back(keyword);
+    settings.values.emplace_back(value);
+  }
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     settings.keywords.emplace_back(o->keyword);
@@ -372,9 +381,13 @@ Result<ConnectionPool::Lease> ConnectionPool::Acquire() {
 }
 
 void ConnectionPool::Release(std::unique_ptr<Connection> conn) {
-  // A broken connection, or one left inside a transaction, is closed (outside the lock).
-  bool reusable = !conn->broken() && conn->idle();
-  if (!reusable) conn.reset();
+  // A broken connection, or one left inside a transaction, is closed (outside
+  // the lock). A lost one suggests the others went the same way (restart,
+  // failover, partition): they are closed too, and callers connect afresh.
+  bool lost = conn->broken();
+  bool reusable = !lost && conn->idle();
+  std::vector<std::unique_ptr<Connection>> closing;
+  if (!reusable) closing.push_back(std::move(conn));
   {
     std::lock_guard lock(mutex_);
     if (reusable) {
@@ -382,8 +395,14 @@ void ConnectionPool::Release(std::unique_ptr<Connection> conn) {
     } else {
       --open_;
     }
+    if (lost) {
+      open_ -= static_cast<int>(idle_.size());
+      for (auto& idle : idle_) closing.push_back(std::move(idle));
+      idle_.clear();
+    }
   }
-  available_.notify_one();
+  closing.clear();
+  available_.notify_all();
 }
 
 }  // namespace bulwark::postgres
