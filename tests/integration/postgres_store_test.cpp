@@ -425,24 +425,34 @@ TEST_F(PostgresStoreTest, TlsVerifyFullWorksAndAWrongCaFails) {
   EXPECT_EQ(mismatch.error().code(), ErrorCode::kUnavailable);
 }
 
-TEST_F(PostgresStoreTest, ServerShutdownErrorsAreUnavailableNotInternal) {
+TEST_F(PostgresStoreTest, ConnectionLostMidStatementIsUnavailableThenReconnects) {
   PostgresOptions options = FreshOptions();
   options.pool_size = 1;
+  options.statement_timeout = milliseconds(5000);
   Stores stores = Open(options);
-  ASSERT_TRUE(stores.database->Ping().ok());
-  // Terminating the backend behind our pooled connection (what a failover or
-  // an admin does): the next call either reconnects or reports kUnavailable.
+  ASSERT_TRUE(stores.users->CreateUser(MakeUser("carol")).ok());
+
+  // Our statement waits for a lock...
+  DirectConnection holder(options.conninfo);
+  ASSERT_EQ(holder.Scalar("BEGIN"), "");
+  ASSERT_EQ(holder.Scalar("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"), "");
+  Result<User> during = Error::Internal("not run");
+  std::thread blocked([&] { during = stores.users->GetUserByUsername("carol"); });
+  std::this_thread::sleep_for(milliseconds(200));
+  // ...when its backend is terminated (what an admin, a failover or a crash does).
   DirectConnection admin(server_->Conninfo());
-  ASSERT_TRUE(admin.ok());
-  admin.Scalar(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bulwark'");
-  for (int i = 0; i < 3; ++i) {
-    Status s = stores.database->Ping();
-    if (!s.ok()) {
-      EXPECT_EQ(s.error().code(), ErrorCode::kUnavailable) << s.error().message();
-    }
-  }
-  EXPECT_TRUE(stores.database->Ping().ok());
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  EXPECT_EQ(admin.Scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE application_name = 'bulwark' AND state = 'active'"),
+            "1");
+  blocked.join();
+  ASSERT_FALSE(during.ok());
+  EXPECT_EQ(during.error().code(), ErrorCode::kUnavailable) << during.error().message();
+  ASSERT_EQ(holder.Scalar("COMMIT"), "");
+
+  // The broken connection was discarded: the next call connects afresh.
+  Result<User> after = stores.users->GetUserByUsername("carol");
+  EXPECT_TRUE(after.ok()) << after.error().message();
 }
 
 }  // namespace
