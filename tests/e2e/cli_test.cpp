@@ -35,8 +35,35 @@ TEST(CliE2E, BadConfigurationExitsTwoWithOneLineNamingTheVariable) {
   ExpectConfigError("BULWARK_LOG_FORMAT", "xml", "BULWARK_LOG_FORMAT");
   ExpectConfigError("BULWARK_DRAIN_DELAY", "soon", "BULWARK_DRAIN_DELAY");
   ExpectConfigError("CLUSTER_ENABLED", "maybe", "CLUSTER_ENABLED");
-  ExpectConfigError("DB_HOST", "db.example", "not supported yet");
-  ExpectConfigError("REDIS_HOSTS", "127.0.0.1:6379", "not supported yet");
+  ExpectConfigError("DATABASE_URL", "mysql://u@127.0.0.1/db", "DATABASE_URL");
+  ExpectConfigError("REDIS_HOSTS", "127.0.0.1:notaport", "REDIS_HOSTS");
+  ExpectConfigError("REDIS_SENTINELS", "127.0.0.1:26379", "REDIS_MASTER_NAME");
+  ExpectConfigError("BULWARK_SESSION_DURABILITY", "disk", "BULWARK_SESSION_DURABILITY");
+}
+
+// A production back-end that does not answer at start is a failure (exit 1)
+// that names it, not a hang; nothing listens on these loopback ports.
+TEST(CliE2E, UnreachableBackEndsFailTheStartNamingThem) {
+  TempDir dir;
+  auto env = TestEnv(dir.path());
+  env["BULWARK_LISTEN"] = "127.0.0.1:" + std::to_string(FreePort());
+  env["DATABASE_URL"] =
+      "postgres://postgres@127.0.0.1:" + std::to_string(FreePort()) + "/bulwark?sslmode=disable";
+  ChildProcess pg({kBinary, "serve"}, env, dir.File("pg.log"));
+  auto status = pg.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 1);
+  EXPECT_NE(pg.ReadLog().find("postgres"), std::string::npos) << pg.ReadLog();
+
+  // Redis-only sessions cannot start without Redis (write-through could).
+  env.erase("DATABASE_URL");
+  env["REDIS_HOSTS"] = "127.0.0.1:" + std::to_string(FreePort());
+  env["BULWARK_SESSION_DURABILITY"] = "redis";
+  ChildProcess redis({kBinary, "serve"}, env, dir.File("redis.log"));
+  status = redis.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 1);
+  EXPECT_NE(redis.ReadLog().find("Redis"), std::string::npos) << redis.ReadLog();
 }
 
 TEST(CliE2E, FlagOverridesEnvironment) {
