@@ -15,6 +15,11 @@ case "$profile" in
   *) echo "install-deps: unknown profile '$profile' (run|test|bench)" >&2; exit 2 ;;
 esac
 
+# Interop tests run the npm `jose` package: any Node.js with npm will do.
+if [ "$profile" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

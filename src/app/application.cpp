@@ -168,7 +168,8 @@ int Application::Run() {
 
   boost::asio::thread_pool store_pool(static_cast<std::size_t>(config_.store_threads));
   boost::asio::thread_pool hash_pool(static_cast<std::size_t>(config_.hash_threads));
-  if (!SetPoolNiceness(hash_pool, static_cast<std::size_t>(config_.hash_threads), kHashNiceness)) {
+  if (!SetPoolNiceness(hash_pool, static_cast<std::size_t>(config_.hash_threads), kHashNiceness,
+                       /*idle_policy=*/true)) {
     log::Warn("cannot lower the hashing threads' priority; a login flood may slow verification");
   }
   AccessObserver observer(metrics);
