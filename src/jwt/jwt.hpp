@@ -61,6 +61,8 @@ class SigningKey {
   std::shared_ptr<const Impl> impl_;
 };
 
+struct ValidationOptions;
+
 // Public keys by kid, for validation.
 class KeySet {
  public:
@@ -82,6 +84,8 @@ class KeySet {
   struct Impl;
 
  private:
+  friend Result<Claims> Validate(std::string_view token, const KeySet& keys,
+                                 const ValidationOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 
