@@ -122,8 +122,17 @@ std::vector<std::string_view> CommandKeys(const std::vector<std::string>& args) 
                    "MEMORY",   "LATENCY"})) {
     return keys;
   }
-  if (OneOf(name, {"DEL", "UNLINK", "EXISTS", "TOUCH", "MGET", "SINTER", "SUNION", "SDIFF",
-                   "PFCOUNT", "WATCH"})) {
+  if (OneOf(name, {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})) {
+    // EVAL script numkeys key [key ...] arg [arg ...]
+    if (args.size() < 3) return keys;
+    std::size_t numkeys = 0;
+    for (char c : args[2]) {
+      if (c < '0' || c > '9' || numkeys > args.size()) return keys;
+      numkeys = numkeys * 10 + static_cast<std::size_t>(c - '0');
+    }
+    for (std::size_t i = 3; i < args.size() && i < 3 + numkeys; ++i) keys.push_back(args[i]);
+  } else if (OneOf(name, {"DEL", "UNLINK", "EXISTS", "TOUCH", "MGET", "SINTER", "SUNION", "SDIFF",
+                          "PFCOUNT", "WATCH"})) {
     for (size_t i = 1; i < args.size(); ++i) keys.push_back(args[i]);
   } else if (OneOf(name, {"MSET", "MSETNX"})) {
     for (size_t i = 1; i < args.size(); i += 2) keys.push_back(args[i]);

@@ -79,6 +79,15 @@ TEST(CommandKeys, Routing) {
   keys = CommandKeys(mset);
   ASSERT_EQ(keys.size(), 2u);
   EXPECT_EQ(keys[1], "b");
+  // EVAL routes by its declared keys, not by the script text.
+  V eval{"EVAL", "return 1", "2", "{f}a", "{f}b", "arg"};
+  keys = CommandKeys(eval);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0], "{f}a");
+  EXPECT_EQ(keys[1], "{f}b");
+  EXPECT_TRUE(CommandKeys(V{"EVAL", "return 1", "0", "arg"}).empty());
+  EXPECT_TRUE(CommandKeys(V{"EVAL", "return 1", "x1"}).empty());
+  EXPECT_FALSE(IsIdempotent(eval));  // a script may change data on every run
 }
 
 TEST(IsIdempotent, SessionStoreCommands) {
