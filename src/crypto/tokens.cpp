@@ -87,4 +87,21 @@ std::string Base64UrlEncode(std::string_view data) {
   return out;
 }
 
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  InitCrypto();
+  if (text.empty()) return std::string();
+  std::string out(text.size() * 3 / 4 + 1, '\0');
+  std::size_t len = 0;
+  const char* end = nullptr;
+  // libsodium rejects characters outside the variant's alphabet, a dangling
+  // character and non-zero unused bits; `end` catches a stop before the end.
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
+                        text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size())
+    return std::nullopt;
+  out.resize(len);
+  return out;
+}
+
 }  // namespace bulwark

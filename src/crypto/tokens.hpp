@@ -1,6 +1,7 @@
 // Random tokens, hashing and constant-time comparison (libsodium / OpenSSL).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,9 @@ std::string Sha256Hex(std::string_view data);
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // RFC 4648 §5 base64url without padding.
 std::string Base64UrlEncode(std::string_view data);
+// Strict inverse of Base64UrlEncode: only the URL-safe alphabet, no padding,
+// no whitespace, zero unused trailing bits (one text per byte string);
+// nullopt otherwise.
+std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 }  // namespace bulwark

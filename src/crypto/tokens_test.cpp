@@ -111,5 +111,26 @@ TEST_F(TokensTest, Base64UrlUsesTheUrlSafeAlphabet) {
   EXPECT_EQ(Base64UrlEncode(std::string_view("\0\0\0", 3)), "AAAA");
 }
 
+TEST_F(TokensTest, Base64UrlDecodeRoundTrips) {
+  for (const std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe\x00"}) {
+    const auto d = Base64UrlDecode(Base64UrlEncode(s));
+    ASSERT_TRUE(d.has_value()) << s;
+    EXPECT_EQ(*d, s);
+  }
+  EXPECT_EQ(Base64UrlDecode("Zm9vYmFy").value(), "foobar");
+  EXPECT_EQ(Base64UrlDecode("__-_").value(), "\xff\xff\xbf");
+}
+
+TEST_F(TokensTest, Base64UrlDecodeIsStrict) {
+  EXPECT_FALSE(Base64UrlDecode("Zg==").has_value());    // padding
+  EXPECT_FALSE(Base64UrlDecode("Zm9v+A").has_value());  // standard alphabet
+  EXPECT_FALSE(Base64UrlDecode("Zm9v/A").has_value());
+  EXPECT_FALSE(Base64UrlDecode("Zm9v YmFy").has_value());  // whitespace
+  EXPECT_FALSE(Base64UrlDecode("Zm9vY").has_value());      // 4n+1 characters
+  EXPECT_FALSE(Base64UrlDecode("Zh").has_value());  // non-zero unused bits ("Zg" is canonical)
+  EXPECT_TRUE(Base64UrlDecode("Zg").has_value());
+  EXPECT_FALSE(Base64UrlDecode(std::string_view("Zg\0", 3)).has_value());
+}
+
 }  // namespace
 }  // namespace bulwark
