@@ -7,6 +7,7 @@
 #include "redis/redis_client.hpp"
 #include "storage/durable_session_store.hpp"
 #include "storage/postgres/postgres_store.hpp"
+#include "storage/redis/redis_revocation_store.hpp"
 #include "storage/redis/redis_session_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
@@ -102,6 +103,8 @@ Result<Stores> OpenStores(const ServeConfig& config, metrics::Registry* metrics)
   auto cache = std::make_shared<RedisSessionStore>(*client, redis_options);
   stores.session_backend = cache;
   stores.session_kind = "redis";
+  // Revoked access-token ids live in Redis with a TTL (SPEC §2).
+  stores.revocations = std::make_shared<RedisRevocationStore>(*client);
   if (config.session_durability == "redis") {
     stores.sessions = cache;
     stores.session_durability = "redis";

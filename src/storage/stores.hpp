@@ -6,7 +6,9 @@
 
 #include "core/result.hpp"
 #include "storage/config_store.hpp"
+#include "storage/revocation_store.hpp"
 #include "storage/session_store.hpp"
+#include "storage/signing_key_store.hpp"
 #include "storage/user_store.hpp"
 
 namespace bulwark {
@@ -24,6 +26,10 @@ struct Stores {
   std::shared_ptr<RoleStore> roles;
   std::shared_ptr<ConfigStore> config;
   std::shared_ptr<SessionStore> sessions;
+  // Access-token signing keys (always the relational store).
+  std::shared_ptr<SigningKeyStore> signing_keys;
+  // Revoked access-token ids: Redis when configured, else the relational store.
+  std::shared_ptr<RevocationStore> revocations;
   // Health of the relational store (users, roles, configuration).
   std::shared_ptr<HealthProbe> database;
   // Health of the session store; may be the same object as `database`.

@@ -771,6 +771,184 @@ TEST_P(StoreContractTest, ConcurrentReadersAndWritersAcrossAllStores) {
   for (const ConfigEntry& entry : *config) EXPECT_EQ(entry.value_json, std::to_string(kRounds - 1));
 }
 
+// --- SigningKeyStore -------------------------------------------------------------
+
+SigningKeyRecord MakeKey(const std::string& kid, KeyState state, int64_t created_at) {
+  SigningKeyRecord key;
+  key.kid = kid;
+  key.algorithm = "ES256";
+  key.private_key =
+      "-----BEGIN PRIVATE KEY-----\nsealed 'quoted' \\ text\n-----END PRIVATE KEY-----\n";
+  key.public_jwk = R"({"kty":"EC","crv":"P-256","x":"eA","y":"eQ","kid":")" + kid + R"("})";
+  key.state = state;
+  key.created_at = created_at;
+  key.activated_at = state == KeyState::kNext ? created_at + 300 : created_at;
+  return key;
+}
+
+TEST_P(StoreContractTest, SigningKeysRoundTripVerbatimAndListInCreationOrder) {
+  const int64_t now = WallNow();
+  SigningKeyRecord a = MakeKey("kid-a", KeyState::kActive, now - 10);
+  SigningKeyRecord b = MakeKey("kid-b", KeyState::kNext, now);
+  b.algorithm = "EdDSA";
+  SigningKeyRecord c = MakeKey("kid-c", KeyState::kRetired, now - 20);
+  c.retired_at = now - 10;
+  c.expires_at = now + 400;
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(a)));
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(b)));
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(c)));
+  EXPECT_TRUE(
+      IsError(stores_.signing_keys->CreateSigningKey(MakeKey("kid-a", KeyState::kRetired, now)),
+              ErrorCode::kAlreadyExists));
+
+  Result<SigningKeyRecord> got = stores_.signing_keys->GetSigningKey("kid-b");
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, b);
+  EXPECT_TRUE(IsError(stores_.signing_keys->GetSigningKey("kid-x"), ErrorCode::kNotFound));
+
+  Result<std::vector<SigningKeyRecord>> all = stores_.signing_keys->ListSigningKeys();
+  ASSERT_TRUE(IsOk(all));
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0], c);
+  EXPECT_EQ((*all)[1], a);
+  EXPECT_EQ((*all)[2], b);
+
+  EXPECT_TRUE(IsOk(stores_.signing_keys->DeleteSigningKey("kid-c")));
+  EXPECT_TRUE(IsOk(stores_.signing_keys->DeleteSigningKey("kid-c")));  // idempotent
+  EXPECT_TRUE(IsError(stores_.signing_keys->GetSigningKey("kid-c"), ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, AtMostOneActiveAndOneNextSigningKey) {
+  const int64_t now = WallNow();
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("a1", KeyState::kActive, now))));
+  EXPECT_TRUE(IsError(stores_.signing_keys->CreateSigningKey(MakeKey("a2", KeyState::kActive, now)),
+                      ErrorCode::kAlreadyExists));
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("n1", KeyState::kNext, now))));
+  EXPECT_TRUE(IsError(stores_.signing_keys->CreateSigningKey(MakeKey("n2", KeyState::kNext, now)),
+                      ErrorCode::kAlreadyExists));
+  // Retired keys are not limited.
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("r1", KeyState::kRetired, now))));
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("r2", KeyState::kRetired, now))));
+  // Promoting next while another key is active is refused.
+  EXPECT_TRUE(IsError(
+      stores_.signing_keys->UpdateSigningKeyState("n1", KeyState::kNext, KeyState::kActive, now, 0),
+      ErrorCode::kAlreadyExists));
+  Result<SigningKeyRecord> n1 = stores_.signing_keys->GetSigningKey("n1");
+  ASSERT_TRUE(IsOk(n1));
+  EXPECT_EQ(n1->state, KeyState::kNext);
+}
+
+TEST_P(StoreContractTest, SigningKeyStateIsCompareAndSet) {
+  const int64_t now = WallNow();
+  ASSERT_TRUE(
+      IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("old", KeyState::kActive, now - 100))));
+  ASSERT_TRUE(
+      IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("new", KeyState::kNext, now - 50))));
+
+  Result<bool> retired = stores_.signing_keys->UpdateSigningKeyState(
+      "old", KeyState::kActive, KeyState::kRetired, now, now + 360);
+  ASSERT_TRUE(IsOk(retired));
+  EXPECT_TRUE(*retired);
+  // The second replica's attempt finds it no longer active.
+  Result<bool> again = stores_.signing_keys->UpdateSigningKeyState(
+      "old", KeyState::kActive, KeyState::kRetired, now + 1, now + 999);
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_FALSE(*again);
+
+  Result<bool> promoted = stores_.signing_keys->UpdateSigningKeyState("new", KeyState::kNext,
+                                                                      KeyState::kActive, now, 0);
+  ASSERT_TRUE(IsOk(promoted));
+  EXPECT_TRUE(*promoted);
+
+  Result<SigningKeyRecord> old_key = stores_.signing_keys->GetSigningKey("old");
+  ASSERT_TRUE(IsOk(old_key));
+  EXPECT_EQ(old_key->state, KeyState::kRetired);
+  EXPECT_EQ(old_key->retired_at, now);
+  EXPECT_EQ(old_key->expires_at, now + 360);
+  EXPECT_EQ(old_key->activated_at, now - 100);
+  Result<SigningKeyRecord> new_key = stores_.signing_keys->GetSigningKey("new");
+  ASSERT_TRUE(IsOk(new_key));
+  EXPECT_EQ(new_key->state, KeyState::kActive);
+  EXPECT_EQ(new_key->activated_at, now);
+  EXPECT_EQ(new_key->expires_at, 0);
+
+  EXPECT_TRUE(IsError(stores_.signing_keys->UpdateSigningKeyState("nope", KeyState::kNext,
+                                                                  KeyState::kActive, now, 0),
+                      ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, ConcurrentSigningKeyRacesHaveExactlyOneWinner) {
+  const int64_t now = WallNow();
+  ASSERT_TRUE(IsOk(stores_.signing_keys->CreateSigningKey(MakeKey("cur", KeyState::kActive, now))));
+  constexpr int kThreads = 6;
+  std::atomic<int> creates{0}, create_conflicts{0}, retires{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Status created = stores_.signing_keys->CreateSigningKey(
+          MakeKey("next-" + std::to_string(t), KeyState::kNext, now));
+      if (created.ok()) {
+        ++creates;
+      } else if (created.error().code() == ErrorCode::kAlreadyExists) {
+        ++create_conflicts;
+      } else {
+        ++errors;
+      }
+      Result<bool> r = stores_.signing_keys->UpdateSigningKeyState(
+          "cur", KeyState::kActive, KeyState::kRetired, now, now + 10);
+      if (!r.ok()) {
+        ++errors;
+      } else if (*r) {
+        ++retires;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(creates.load(), 1);
+  EXPECT_EQ(create_conflicts.load(), kThreads - 1);
+  EXPECT_EQ(retires.load(), 1);
+}
+
+// --- RevocationStore -------------------------------------------------------------
+
+TEST_P(StoreContractTest, RevokedJtiIsRevokedUntilItsExpiry) {
+  const int64_t now = WallNow();
+  const std::string jti = RandomHex(32);
+  Result<bool> before = stores_.revocations->IsJtiRevoked(jti, now);
+  ASSERT_TRUE(IsOk(before));
+  EXPECT_FALSE(*before);
+
+  ASSERT_TRUE(IsOk(stores_.revocations->RevokeJti(jti, now + 300)));
+  ASSERT_TRUE(IsOk(stores_.revocations->RevokeJti(jti, now + 100)));  // idempotent; later wins
+  Result<bool> during = stores_.revocations->IsJtiRevoked(jti, now + 200);
+  ASSERT_TRUE(IsOk(during));
+  EXPECT_TRUE(*during);
+  Result<bool> after = stores_.revocations->IsJtiRevoked(jti, now + 300);
+  ASSERT_TRUE(IsOk(after));
+  EXPECT_FALSE(*after);
+  Result<bool> other = stores_.revocations->IsJtiRevoked(RandomHex(32), now);
+  ASSERT_TRUE(IsOk(other));
+  EXPECT_FALSE(*other);
+}
+
+TEST_P(StoreContractTest, PurgeExpiredRevocationsKeepsLiveOnes) {
+  const int64_t now = WallNow();
+  const std::string live = RandomHex(32);
+  const std::string dead = RandomHex(32);
+  ASSERT_TRUE(IsOk(stores_.revocations->RevokeJti(live, now + 600)));
+  ASSERT_TRUE(IsOk(stores_.revocations->RevokeJti(dead, now + 5)));
+  Result<int> purged = stores_.revocations->PurgeExpiredRevocations(now + 10);
+  ASSERT_TRUE(IsOk(purged));
+  EXPECT_LE(*purged, 1);
+  Result<bool> still = stores_.revocations->IsJtiRevoked(live, now + 10);
+  ASSERT_TRUE(IsOk(still));
+  EXPECT_TRUE(*still);
+  Result<bool> gone = stores_.revocations->IsJtiRevoked(dead, now + 10);
+  ASSERT_TRUE(IsOk(gone));
+  EXPECT_FALSE(*gone);
+}
+
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::ValuesIn(StoreBackends()),

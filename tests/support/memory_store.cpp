@@ -231,6 +231,89 @@ Result<int> MemoryStore::PurgeExpired(int64_t now) {
       std::erase_if(sessions_, [&](const auto& kv) { return kv.second.expires_at <= now; }));
 }
 
+Status MemoryStore::CreateSigningKey(const SigningKeyRecord& key) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  if (signing_keys_.count(key.kid)) return Error::AlreadyExists("signing key exists");
+  if (key.state != KeyState::kRetired) {
+    for (const auto& [kid, k] : signing_keys_) {
+      if (k.state == key.state) return Error::AlreadyExists("a key already has this state");
+    }
+  }
+  signing_keys_[key.kid] = key;
+  return Status::Ok();
+}
+
+Result<std::vector<SigningKeyRecord>> MemoryStore::ListSigningKeys() {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  std::vector<SigningKeyRecord> out;
+  for (const auto& [kid, k] : signing_keys_) out.push_back(k);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
+  return out;
+}
+
+Result<SigningKeyRecord> MemoryStore::GetSigningKey(const std::string& kid) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  auto it = signing_keys_.find(kid);
+  if (it == signing_keys_.end()) return Error::NotFound("signing key not found");
+  return it->second;
+}
+
+Result<bool> MemoryStore::UpdateSigningKeyState(const std::string& kid, KeyState from, KeyState to,
+                                                int64_t now, int64_t expires_at) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  auto it = signing_keys_.find(kid);
+  if (it == signing_keys_.end()) return Error::NotFound("signing key not found");
+  SigningKeyRecord& key = it->second;
+  if (key.state != from) return false;
+  if (to != KeyState::kRetired && to != from) {
+    for (const auto& [other, k] : signing_keys_) {
+      if (other != kid && k.state == to)
+        return Error::AlreadyExists("a key already has this state");
+    }
+  }
+  key.state = to;
+  if (to == KeyState::kActive) key.activated_at = now;
+  if (to == KeyState::kRetired) {
+    key.retired_at = now;
+    key.expires_at = expires_at;
+  }
+  return true;
+}
+
+Status MemoryStore::DeleteSigningKey(const std::string& kid) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  signing_keys_.erase(kid);
+  return Status::Ok();
+}
+
+Status MemoryStore::RevokeJti(const std::string& jti, int64_t expires_at) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = revoked_jtis_.emplace(jti, expires_at);
+  if (!inserted) it->second = std::max(it->second, expires_at);
+  return Status::Ok();
+}
+
+Result<bool> MemoryStore::IsJtiRevoked(const std::string& jti, int64_t now) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  auto it = revoked_jtis_.find(jti);
+  return it != revoked_jtis_.end() && it->second > now;
+}
+
+Result<int> MemoryStore::PurgeExpiredRevocations(int64_t now) {
+  BULWARK_MEMORY_CHECK();
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(
+      std::erase_if(revoked_jtis_, [&](const auto& kv) { return kv.second <= now; }));
+}
+
 Status MemoryStore::Ping() {
   BULWARK_MEMORY_CHECK();
   return Status::Ok();
@@ -242,6 +325,8 @@ Stores MemoryStore::AsStores(const std::shared_ptr<MemoryStore>& store) {
   s.roles = store;
   s.config = store;
   s.sessions = store;
+  s.signing_keys = store;
+  s.revocations = store;
   s.database = store;
   s.session_backend = store;
   s.database_kind = "memory";

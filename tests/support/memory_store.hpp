@@ -17,6 +17,8 @@ class MemoryStore final : public UserStore,
                           public RoleStore,
                           public ConfigStore,
                           public SessionStore,
+                          public SigningKeyStore,
+                          public RevocationStore,
                           public HealthProbe {
  public:
   std::atomic<bool> unavailable{false};
@@ -51,6 +53,17 @@ class MemoryStore final : public UserStore,
   Result<int> DeleteUserSessions(const std::string& user_id) override;
   Result<int> PurgeExpired(int64_t now) override;
 
+  Status CreateSigningKey(const SigningKeyRecord& key) override;
+  Result<std::vector<SigningKeyRecord>> ListSigningKeys() override;
+  Result<SigningKeyRecord> GetSigningKey(const std::string& kid) override;
+  Result<bool> UpdateSigningKeyState(const std::string& kid, KeyState from, KeyState to,
+                                     int64_t now, int64_t expires_at) override;
+  Status DeleteSigningKey(const std::string& kid) override;
+
+  Status RevokeJti(const std::string& jti, int64_t expires_at) override;
+  Result<bool> IsJtiRevoked(const std::string& jti, int64_t now) override;
+  Result<int> PurgeExpiredRevocations(int64_t now) override;
+
   Status Ping() override;
 
   // A Stores whose members all point at `store`.
@@ -64,7 +77,9 @@ class MemoryStore final : public UserStore,
   std::map<std::string, Role> roles_;                     // by name
   std::set<std::pair<std::string, std::string>> grants_;  // (user_id, role name)
   std::map<std::string, ConfigEntry> config_;
-  std::map<std::string, Session> sessions_;  // by token hash
+  std::map<std::string, Session> sessions_;               // by token hash
+  std::map<std::string, SigningKeyRecord> signing_keys_;  // by kid
+  std::map<std::string, int64_t> revoked_jtis_;           // jti -> expires_at
 };
 
 }  // namespace bulwark::testing

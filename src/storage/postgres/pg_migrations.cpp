@@ -66,6 +66,30 @@ CREATE INDEX sessions_user_id ON sessions (user_id, created_at);
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
 )sql";
 
+// Access-token signing keys and revoked token ids (issue 4). The partial
+// unique indexes allow at most one active and one next key: the store's
+// answer to replicas that bootstrap or rotate at the same moment.
+constexpr char kMigration2[] = R"sql(
+CREATE TABLE signing_keys (
+  kid text COLLATE "C" PRIMARY KEY,
+  algorithm text NOT NULL,
+  private_key text NOT NULL,
+  public_jwk text NOT NULL,
+  state text NOT NULL CHECK (state IN ('next', 'active', 'retired')),
+  created_at bigint NOT NULL,
+  activated_at bigint NOT NULL DEFAULT 0,
+  retired_at bigint NOT NULL DEFAULT 0,
+  expires_at bigint NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state) WHERE state = 'active';
+CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys (state) WHERE state = 'next';
+CREATE TABLE revoked_jtis (
+  jti text COLLATE "C" PRIMARY KEY,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX revoked_jtis_expires_at ON revoked_jtis (expires_at);
+)sql";
+
 // Not prepared: schema_migrations may not exist yet when this is planned.
 Result<int> CurrentVersion(Connection& conn) {
   Result<PgResult> exists =
@@ -127,6 +151,7 @@ Status ApplyOne(Connection& conn, const Migration& migration) {
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "users roles configuration sessions", kMigration1},
+      {2, "signing keys and revoked token ids", kMigration2},
   };
   return kMigrations;
 }

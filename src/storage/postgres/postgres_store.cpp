@@ -94,6 +94,36 @@ constexpr char kPurgeExpiredBatch[] =
     "WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)";
 constexpr int kPurgeBatchSize = 500;
 
+#define BULWARK_KEY_COLUMNS                                                                \
+  "kid, algorithm, private_key, public_jwk, state, created_at, activated_at, retired_at, " \
+  "expires_at"
+constexpr char kInsertSigningKey[] = "INSERT INTO signing_keys (" BULWARK_KEY_COLUMNS
+                                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+constexpr char kSelectSigningKeys[] =
+    "SELECT " BULWARK_KEY_COLUMNS " FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"";
+constexpr char kSelectSigningKey[] =
+    "SELECT " BULWARK_KEY_COLUMNS " FROM signing_keys WHERE kid = $1";
+#undef BULWARK_KEY_COLUMNS
+// Compare-and-set on the state in one statement (the row lock serialises
+// racing replicas; the loser's WHERE no longer matches). The second column
+// tells "no such kid" from "in another state".
+constexpr char kUpdateSigningKeyState[] =
+    "WITH changed AS (UPDATE signing_keys SET state = $3::text, "
+    "activated_at = CASE WHEN $3::text = 'active' THEN $4::bigint ELSE activated_at END, "
+    "retired_at = CASE WHEN $3::text = 'retired' THEN $4::bigint ELSE retired_at END, "
+    "expires_at = CASE WHEN $3::text = 'retired' THEN $5::bigint ELSE expires_at END "
+    "WHERE kid = $1 AND state = $2::text RETURNING 1) "
+    "SELECT EXISTS (SELECT 1 FROM changed), EXISTS (SELECT 1 FROM signing_keys WHERE kid = $1)";
+constexpr char kDeleteSigningKey[] = "DELETE FROM signing_keys WHERE kid = $1";
+
+constexpr char kUpsertRevokedJti[] =
+    "INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2) "
+    "ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, "
+    "EXCLUDED.expires_at)";
+constexpr char kSelectRevokedJti[] =
+    "SELECT EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1 AND expires_at > $2)";
+constexpr char kPurgeRevokedJtis[] = "DELETE FROM revoked_jtis WHERE expires_at <= $1";
+
 constexpr char kPing[] = "SELECT 1";
 
 #undef BULWARK_USER_COLUMNS
@@ -146,6 +176,22 @@ Result<Session> ReadSession(const PgResult& r, int row) {
   session.ip = r.Text(row, 7);
   session.user_agent = r.Text(row, 8);
   return session;
+}
+
+Result<SigningKeyRecord> ReadSigningKey(const PgResult& r, int row) {
+  SigningKeyRecord key;
+  key.kid = r.Text(row, 0);
+  key.algorithm = r.Text(row, 1);
+  key.private_key = r.Text(row, 2);
+  key.public_jwk = r.Text(row, 3);
+  std::optional<KeyState> state = ParseKeyState(r.Text(row, 4));
+  if (!state) return Error::Internal("postgres: signing_keys.state is not a key state");
+  key.state = *state;
+  key.created_at = r.Int(row, 5);
+  key.activated_at = r.Int(row, 6);
+  key.retired_at = r.Int(row, 7);
+  key.expires_at = r.Int(row, 8);
+  return key;
 }
 
 Result<std::string> ReadName(const PgResult& r, int row) { return r.Text(row, 0); }
@@ -428,6 +474,67 @@ Result<int> PostgresStore::PurgeExpired(int64_t now) {
   });
 }
 
+// --- SigningKeyStore ----------------------------------------------------------
+
+Status PostgresStore::CreateSigningKey(const SigningKeyRecord& k) {
+  return Run([&](Connection& conn) {
+    return WriteNone(
+        conn, kInsertSigningKey,
+        {k.kid, k.algorithm, k.private_key, k.public_jwk, KeyStateName(k.state), Num(k.created_at),
+         Num(k.activated_at), Num(k.retired_at), Num(k.expires_at)});
+  });
+}
+
+Result<std::vector<SigningKeyRecord>> PostgresStore::ListSigningKeys() {
+  return Run(
+      [&](Connection& conn) { return QueryAll(conn, kSelectSigningKeys, {}, ReadSigningKey); });
+}
+
+Result<SigningKeyRecord> PostgresStore::GetSigningKey(const std::string& kid) {
+  return Run([&](Connection& conn) {
+    return QueryOne(conn, kSelectSigningKey, "signing key", {kid}, ReadSigningKey);
+  });
+}
+
+Result<bool> PostgresStore::UpdateSigningKeyState(const std::string& kid, KeyState from,
+                                                  KeyState to, int64_t now, int64_t expires_at) {
+  return Run([&](Connection& conn) -> Result<bool> {
+    Result<PgResult> r =
+        conn.Query(kUpdateSigningKeyState,
+                   {kid, KeyStateName(from), KeyStateName(to), Num(now), Num(expires_at)});
+    if (!r.ok()) return r.error();
+    if (r->rows() != 1) return Error::Internal("postgres: key state update returned no row");
+    if (r->Bool(0, 0)) return true;
+    if (!r->Bool(0, 1)) return Error::NotFound("signing key not found");
+    return false;
+  });
+}
+
+Status PostgresStore::DeleteSigningKey(const std::string& kid) {
+  return Run([&](Connection& conn) { return WriteNone(conn, kDeleteSigningKey, {kid}); });
+}
+
+// --- RevocationStore ----------------------------------------------------------
+
+Status PostgresStore::RevokeJti(const std::string& jti, int64_t expires_at) {
+  return Run([&](Connection& conn) {
+    return WriteNone(conn, kUpsertRevokedJti, {jti, Num(expires_at)});
+  });
+}
+
+Result<bool> PostgresStore::IsJtiRevoked(const std::string& jti, int64_t now) {
+  return Run([&](Connection& conn) -> Result<bool> {
+    Result<PgResult> r = conn.Query(kSelectRevokedJti, {jti, Num(now)});
+    if (!r.ok()) return r.error();
+    if (r->rows() != 1) return Error::Internal("postgres: revocation lookup returned no row");
+    return r->Bool(0, 0);
+  });
+}
+
+Result<int> PostgresStore::PurgeExpiredRevocations(int64_t now) {
+  return Run([&](Connection& conn) { return Write(conn, kPurgeRevokedJtis, {Num(now)}); });
+}
+
 // --- HealthProbe --------------------------------------------------------------
 
 Status PostgresStore::Ping() {
@@ -457,6 +564,8 @@ Result<Stores> OpenPostgresStores(const PostgresOptions& options) {
   stores.roles = store;
   stores.config = store;
   stores.sessions = store;
+  stores.signing_keys = store;
+  stores.revocations = store;
   stores.database = store;
   stores.session_backend = store;
   stores.database_kind = "postgres";

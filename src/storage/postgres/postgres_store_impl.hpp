@@ -21,6 +21,8 @@ class PostgresStore final : public UserStore,
                             public RoleStore,
                             public ConfigStore,
                             public SessionStore,
+                            public SigningKeyStore,
+                            public RevocationStore,
                             public HealthProbe {
  public:
   PostgresStore(std::unique_ptr<postgres::ConnectionPool> pool, resilience::BreakerOptions breaker,
@@ -60,6 +62,19 @@ class PostgresStore final : public UserStore,
   Result<std::vector<Session>> ListUserSessions(const std::string& user_id, int64_t now) override;
   Result<int> DeleteUserSessions(const std::string& user_id) override;
   Result<int> PurgeExpired(int64_t now) override;
+
+  // SigningKeyStore
+  Status CreateSigningKey(const SigningKeyRecord& key) override;
+  Result<std::vector<SigningKeyRecord>> ListSigningKeys() override;
+  Result<SigningKeyRecord> GetSigningKey(const std::string& kid) override;
+  Result<bool> UpdateSigningKeyState(const std::string& kid, KeyState from, KeyState to,
+                                     int64_t now, int64_t expires_at) override;
+  Status DeleteSigningKey(const std::string& kid) override;
+
+  // RevocationStore
+  Status RevokeJti(const std::string& jti, int64_t expires_at) override;
+  Result<bool> IsJtiRevoked(const std::string& jti, int64_t now) override;
+  Result<int> PurgeExpiredRevocations(int64_t now) override;
 
   // HealthProbe: SELECT 1 (through the breaker, like every call).
   Status Ping() override;

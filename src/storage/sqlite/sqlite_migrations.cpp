@@ -58,6 +58,30 @@ CREATE INDEX sessions_user_id ON sessions(user_id);
 CREATE INDEX sessions_expires_at ON sessions(expires_at);
 )sql";
 
+// Access-token signing keys and revoked token ids (issue 4). The partial
+// unique indexes allow at most one active and one next key: the store's
+// answer to replicas that bootstrap or rotate at the same moment.
+constexpr char kMigration2[] = R"sql(
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY NOT NULL,
+  algorithm TEXT NOT NULL,
+  private_key TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('next', 'active', 'retired')),
+  created_at INTEGER NOT NULL,
+  activated_at INTEGER NOT NULL DEFAULT 0,
+  retired_at INTEGER NOT NULL DEFAULT 0,
+  expires_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys(state) WHERE state = 'active';
+CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys(state) WHERE state = 'next';
+CREATE TABLE revoked_jtis (
+  jti TEXT PRIMARY KEY NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX revoked_jtis_expires_at ON revoked_jtis(expires_at);
+)sql";
+
 // Reads without taking the write lock, so replicas that are already up to
 // date start without queueing behind a busy writer.
 Result<int> CurrentVersion(Connection& conn) {
@@ -103,6 +127,7 @@ Status ApplyOne(Connection& conn, const Migration& migration) {
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "users roles configuration sessions", kMigration1},
+      {2, "signing keys and revoked token ids", kMigration2},
   };
   return kMigrations;
 }

@@ -85,6 +85,33 @@ constexpr char kPurgeExpiredBatch[] =
     "(SELECT token_hash FROM sessions WHERE expires_at <= ?1 LIMIT ?2)";
 constexpr int64_t kPurgeBatchSize = 500;
 
+#define BULWARK_KEY_COLUMNS                                                                \
+  "kid, algorithm, private_key, public_jwk, state, created_at, activated_at, retired_at, " \
+  "expires_at"
+constexpr char kInsertSigningKey[] = "INSERT INTO signing_keys (" BULWARK_KEY_COLUMNS
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr char kSelectSigningKeys[] =
+    "SELECT " BULWARK_KEY_COLUMNS " FROM signing_keys ORDER BY created_at, kid";
+constexpr char kSelectSigningKey[] =
+    "SELECT " BULWARK_KEY_COLUMNS " FROM signing_keys WHERE kid = ?1";
+#undef BULWARK_KEY_COLUMNS
+// Compare-and-set on the state: one statement, so two replicas cannot both win.
+constexpr char kUpdateSigningKeyState[] =
+    "UPDATE signing_keys SET state = ?3, "
+    "activated_at = CASE WHEN ?3 = 'active' THEN ?4 ELSE activated_at END, "
+    "retired_at = CASE WHEN ?3 = 'retired' THEN ?4 ELSE retired_at END, "
+    "expires_at = CASE WHEN ?3 = 'retired' THEN ?5 ELSE expires_at END "
+    "WHERE kid = ?1 AND state = ?2";
+constexpr char kSigningKeyExists[] = "SELECT 1 FROM signing_keys WHERE kid = ?1";
+constexpr char kDeleteSigningKey[] = "DELETE FROM signing_keys WHERE kid = ?1";
+
+constexpr char kUpsertRevokedJti[] =
+    "INSERT INTO revoked_jtis (jti, expires_at) VALUES (?1, ?2) "
+    "ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)";
+constexpr char kSelectRevokedJti[] =
+    "SELECT 1 FROM revoked_jtis WHERE jti = ?1 AND expires_at > ?2";
+constexpr char kPurgeRevokedJtis[] = "DELETE FROM revoked_jtis WHERE expires_at <= ?1";
+
 constexpr char kPing[] = "SELECT 1";
 
 // --- Row mapping --------------------------------------------------------------
@@ -131,6 +158,22 @@ Result<Session> ReadSession(const Statement& stmt) {
   session.ip = stmt.Text(7);
   session.user_agent = stmt.Text(8);
   return session;
+}
+
+Result<SigningKeyRecord> ReadSigningKey(const Statement& stmt) {
+  SigningKeyRecord key;
+  key.kid = stmt.Text(0);
+  key.algorithm = stmt.Text(1);
+  key.private_key = stmt.Text(2);
+  key.public_jwk = stmt.Text(3);
+  std::optional<KeyState> state = ParseKeyState(stmt.Text(4));
+  if (!state) return Error::Internal("sqlite: signing_keys.state is not a key state");
+  key.state = *state;
+  key.created_at = stmt.Int(5);
+  key.activated_at = stmt.Int(6);
+  key.retired_at = stmt.Int(7);
+  key.expires_at = stmt.Int(8);
+  return key;
 }
 
 // Runs a query expected to return at most one row. kNotFound (with `what`) when it returns
@@ -487,6 +530,104 @@ Result<int> SqliteStore::PurgeExpired(int64_t now) {
   });
 }
 
+// --- SigningKeyStore ----------------------------------------------------------
+
+Status SqliteStore::CreateSigningKey(const SigningKeyRecord& key) {
+  return WithConnection([&](Connection& conn) -> Status {
+    Result<int> changed = Write(conn, kInsertSigningKey, [&](Statement& stmt) {
+      stmt.Bind(1, key.kid);
+      stmt.Bind(2, key.algorithm);
+      stmt.Bind(3, key.private_key);
+      stmt.Bind(4, key.public_jwk);
+      stmt.Bind(5, std::string_view(KeyStateName(key.state)));
+      stmt.Bind(6, key.created_at);
+      stmt.Bind(7, key.activated_at);
+      stmt.Bind(8, key.retired_at);
+      stmt.Bind(9, key.expires_at);
+    });
+    if (!changed.ok()) return changed.error();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<SigningKeyRecord>> SqliteStore::ListSigningKeys() {
+  return WithConnection([&](Connection& conn) {
+    return QueryAll<SigningKeyRecord>(
+        conn, kSelectSigningKeys, [](Statement&) {}, ReadSigningKey);
+  });
+}
+
+Result<SigningKeyRecord> SqliteStore::GetSigningKey(const std::string& kid) {
+  return WithConnection([&](Connection& conn) {
+    return QueryOne<SigningKeyRecord>(
+        conn, kSelectSigningKey, "signing key", [&](Statement& stmt) { stmt.Bind(1, kid); },
+        ReadSigningKey);
+  });
+}
+
+Result<bool> SqliteStore::UpdateSigningKeyState(const std::string& kid, KeyState from, KeyState to,
+                                                int64_t now, int64_t expires_at) {
+  return WithConnection([&](Connection& conn) -> Result<bool> {
+    Result<int> changed = Write(conn, kUpdateSigningKeyState, [&](Statement& stmt) {
+      stmt.Bind(1, kid);
+      stmt.Bind(2, std::string_view(KeyStateName(from)));
+      stmt.Bind(3, std::string_view(KeyStateName(to)));
+      stmt.Bind(4, now);
+      stmt.Bind(5, expires_at);
+    });
+    if (!changed.ok()) return changed.error();
+    if (*changed > 0) return true;
+    Result<int> exists = QueryOne<int>(
+        conn, kSigningKeyExists, "signing key", [&](Statement& stmt) { stmt.Bind(1, kid); },
+        [](const Statement&) { return 1; });
+    if (!exists.ok()) return exists.error();
+    return false;
+  });
+}
+
+Status SqliteStore::DeleteSigningKey(const std::string& kid) {
+  return WithConnection([&](Connection& conn) -> Status {
+    Result<int> changed =
+        Write(conn, kDeleteSigningKey, [&](Statement& stmt) { stmt.Bind(1, kid); });
+    if (!changed.ok()) return changed.error();
+    return Status::Ok();
+  });
+}
+
+// --- RevocationStore ----------------------------------------------------------
+
+Status SqliteStore::RevokeJti(const std::string& jti, int64_t expires_at) {
+  return WithConnection([&](Connection& conn) -> Status {
+    Result<int> changed = Write(conn, kUpsertRevokedJti, [&](Statement& stmt) {
+      stmt.Bind(1, jti);
+      stmt.Bind(2, expires_at);
+    });
+    if (!changed.ok()) return changed.error();
+    return Status::Ok();
+  });
+}
+
+Result<bool> SqliteStore::IsJtiRevoked(const std::string& jti, int64_t now) {
+  return WithConnection([&](Connection& conn) -> Result<bool> {
+    Result<int> row = QueryOne<int>(
+        conn, kSelectRevokedJti, "revocation",
+        [&](Statement& stmt) {
+          stmt.Bind(1, jti);
+          stmt.Bind(2, now);
+        },
+        [](const Statement&) { return 1; });
+    if (row.ok()) return true;
+    if (row.error().IsNotFound()) return false;
+    return row.error();
+  });
+}
+
+Result<int> SqliteStore::PurgeExpiredRevocations(int64_t now) {
+  return WithConnection([&](Connection& conn) {
+    return Write(conn, kPurgeRevokedJtis, [&](Statement& stmt) { stmt.Bind(1, now); });
+  });
+}
+
 // --- HealthProbe --------------------------------------------------------------
 
 Status SqliteStore::Ping() {
@@ -518,6 +659,8 @@ Result<Stores> OpenSqliteStores(const SqliteOptions& options) {
   stores.roles = store;
   stores.config = store;
   stores.sessions = store;
+  stores.signing_keys = store;
+  stores.revocations = store;
   stores.database = store;
   stores.session_backend = store;
   stores.database_kind = "sqlite";

@@ -18,6 +18,8 @@ class SqliteStore final : public UserStore,
                           public RoleStore,
                           public ConfigStore,
                           public SessionStore,
+                          public SigningKeyStore,
+                          public RevocationStore,
                           public HealthProbe {
  public:
   explicit SqliteStore(std::unique_ptr<sqlite::ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -56,6 +58,19 @@ class SqliteStore final : public UserStore,
   Result<std::vector<Session>> ListUserSessions(const std::string& user_id, int64_t now) override;
   Result<int> DeleteUserSessions(const std::string& user_id) override;
   Result<int> PurgeExpired(int64_t now) override;
+
+  // SigningKeyStore
+  Status CreateSigningKey(const SigningKeyRecord& key) override;
+  Result<std::vector<SigningKeyRecord>> ListSigningKeys() override;
+  Result<SigningKeyRecord> GetSigningKey(const std::string& kid) override;
+  Result<bool> UpdateSigningKeyState(const std::string& kid, KeyState from, KeyState to,
+                                     int64_t now, int64_t expires_at) override;
+  Status DeleteSigningKey(const std::string& kid) override;
+
+  // RevocationStore
+  Status RevokeJti(const std::string& jti, int64_t expires_at) override;
+  Result<bool> IsJtiRevoked(const std::string& jti, int64_t now) override;
+  Result<int> PurgeExpiredRevocations(int64_t now) override;
 
   // HealthProbe
   Status Ping() override;

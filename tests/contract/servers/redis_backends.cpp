@@ -10,6 +10,7 @@
 #include "redis/redis_client.hpp"
 #include "storage/durable_session_store.hpp"
 #include "storage/postgres/postgres_store.hpp"
+#include "storage/redis/redis_revocation_store.hpp"
 #include "storage/redis/redis_session_store.hpp"
 #include "tests/contract/store_contract.hpp"
 #include "tests/support/postgres_server.hpp"
@@ -75,6 +76,7 @@ class PostgresRedisBackend final : public StoreBackend {
     auto cache = std::make_shared<RedisSessionStore>(client_, options);
     stores.session_backend = cache;
     stores.session_kind = "redis";
+    stores.revocations = std::make_shared<RedisRevocationStore>(client_, options.key_prefix);
     if (write_through_) {
       DurableSessionStore::CacheHooks hooks{
           [cache](const Session& s) { return cache->RestoreSession(s); },
