@@ -24,6 +24,23 @@ bool LooksLikeSessionToken(std::string_view token) {
   return true;
 }
 
+bool LooksLikeJwt(std::string_view token) {
+  if (token.empty() || token.size() > 8192) return false;
+  int dots = 0;
+  char prev = '.';
+  for (char c : token) {
+    if (c == '.') {
+      if (prev == '.') return false;
+      ++dots;
+    } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_')) {
+      return false;
+    }
+    prev = c;
+  }
+  return dots == 2 && prev != '.';
+}
+
 AuthService::AuthService(UserStore& users, RoleStore& roles, SessionStore& sessions,
                          const PasswordHasher& hasher, const Clock& clock,
                          metrics::Registry& metrics, AuthOptions options)
@@ -43,7 +60,35 @@ AuthService::AuthService(UserStore& users, RoleStore& roles, SessionStore& sessi
           metrics.GetCounter("bulwark_sessions_created_total", "Sessions created by logins.")),
       rehashes_(metrics.GetCounter("bulwark_password_rehashes_total",
                                    "Password hashes upgraded to the current Argon2id parameters "
-                                   "at login.")) {}
+                                   "at login.")),
+      metrics_(metrics) {}
+
+void AuthService::EnableAccessTokens(KeyService& keys, RevocationStore& revocations,
+                                     AccessTokenOptions options) {
+  keys_ = &keys;
+  revocations_ = &revocations;
+  access_ = std::move(options);
+  if (access_.audience.empty()) access_.audience = access_.issuer;
+  access_tokens_issued_ = &metrics_.GetCounter("bulwark_access_tokens_issued_total",
+                                               "JWT access tokens signed at login.");
+}
+
+Result<std::string> AuthService::IssueAccessToken(const Session& session, int64_t now) {
+  jwt::Claims claims;
+  claims.iss = access_.issuer;
+  claims.sub = session.user_id;
+  claims.aud = {access_.audience};
+  claims.iat = now;
+  claims.exp = now + access_.ttl_seconds;
+  claims.jti = RandomHex(16);
+  claims.roles = session.roles;
+  claims.username = session.username;
+  auto token = keys_->Sign(claims);
+  if (!token.ok())
+    return Error::Unavailable("cannot sign an access token: " + token.error().message());
+  if (access_tokens_issued_ != nullptr) access_tokens_issued_->Inc();
+  return token;
+}
 
 Result<LoginResult> AuthService::Login(const LoginRequest& request) {
   auto attempt = PrepareLogin(request);
@@ -125,6 +170,15 @@ Result<LoginResult> AuthService::CompleteLogin(LoginAttempt& attempt) {
   s.client = request.client;
   s.ip = request.ip;
   s.user_agent = request.user_agent;
+  if (keys_ != nullptr) {
+    auto access = IssueAccessToken(s, s.created_at);
+    if (!access.ok()) {
+      login_error_.Inc();
+      return access.error();
+    }
+    result.access_token = std::move(*access);
+    result.access_token_expires_in = access_.ttl_seconds;
+  }
   if (Status st = sessions_.CreateSession(s); !st.ok()) {
     login_error_.Inc();
     return Error::Unavailable("session store unavailable: " + st.error().message());
@@ -134,7 +188,76 @@ Result<LoginResult> AuthService::CompleteLogin(LoginAttempt& attempt) {
   return result;
 }
 
+Result<Session> AuthService::VerifyJwt(std::string_view token, const std::string& token_hash,
+                                       int64_t now, std::string* jti) {
+  std::optional<CachedClaims> cached;
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (auto it = claims_cache_.find(token_hash); it != claims_cache_.end()) {
+      if (it->second.identity.expires_at > now) {
+        cached = it->second;
+      } else {
+        claims_cache_.erase(it);
+      }
+    }
+  }
+  if (!cached) {
+    std::shared_ptr<const KeyRing> ring = keys_->Current();
+    auto kid = jwt::PeekKid(token);
+    if (!kid.ok()) return Error::Unauthorized("malformed token");
+    if (!ring->keys.Contains(*kid)) {
+      // A key another replica published moments ago: reload (at most once a second).
+      keys_->RefreshSoon();
+      ring = keys_->Current();
+    }
+    jwt::ValidationOptions options;
+    options.issuer = access_.issuer;
+    options.audience = access_.audience;
+    options.now = now;
+    options.leeway_seconds = access_.leeway_seconds;
+    auto claims = jwt::Validate(token, ring->keys, options);
+    if (!claims.ok())
+      return Error::Unauthorized("invalid access token: " + claims.error().message());
+    if (claims->jti.empty() || claims->sub.empty()) {
+      return Error::Unauthorized("invalid access token: no jti or sub");
+    }
+    CachedClaims entry;
+    entry.identity.user_id = claims->sub;
+    entry.identity.username = claims->username;
+    entry.identity.roles = claims->roles;
+    entry.identity.created_at = claims->iat;
+    entry.identity.expires_at = claims->exp;
+    entry.identity.client = claims->client_id;
+    entry.jti = claims->jti;
+    cached = entry;
+    // Cached only while not expired (Validate may accept it within the leeway).
+    if (claims->exp > now) {
+      std::lock_guard lock(cache_mutex_);
+      if (claims_cache_.size() >= access_.cache_entries) {
+        std::erase_if(claims_cache_,
+                      [now](const auto& kv) { return kv.second.identity.expires_at <= now; });
+        if (claims_cache_.size() >= access_.cache_entries) claims_cache_.clear();
+      }
+      if (access_.cache_entries > 0) claims_cache_.emplace(token_hash, entry);
+    }
+  }
+  auto revoked = revocations_->IsJtiRevoked(cached->jti, now);
+  if (!revoked.ok()) {
+    return Error::Unavailable("revocation store unavailable: " + revoked.error().message());
+  }
+  if (*revoked) {
+    std::lock_guard lock(cache_mutex_);
+    claims_cache_.erase(token_hash);
+    return Error::Unauthorized("revoked access token");
+  }
+  if (jti != nullptr) *jti = cached->jti;
+  return cached->identity;
+}
+
 Result<Session> AuthService::Verify(std::string_view token) {
+  if (keys_ != nullptr && LooksLikeJwt(token)) {
+    return VerifyJwt(token, Sha256Hex(token), clock_.NowUnix(), nullptr);
+  }
   if (!LooksLikeSessionToken(token)) return Error::Unauthorized("malformed token");
   int64_t now = clock_.NowUnix();
   std::string hash = Sha256Hex(token);
@@ -155,6 +278,22 @@ Result<Session> AuthService::Verify(std::string_view token) {
 }
 
 Status AuthService::Logout(std::string_view token) {
+  if (keys_ != nullptr && LooksLikeJwt(token)) {
+    const std::string hash = Sha256Hex(token);
+    std::string jti;
+    auto identity = VerifyJwt(token, hash, clock_.NowUnix(), &jti);
+    if (!identity.ok()) {
+      if (identity.error().code() == ErrorCode::kUnavailable) return identity.error();
+      return Status::Ok();  // invalid, expired or already revoked: nothing to end
+    }
+    // Revoked until it would have expired anyway (plus the leeway Validate allows).
+    Status st = revocations_->RevokeJti(jti, identity->expires_at + access_.leeway_seconds);
+    if (!st.ok())
+      return Error::Unavailable("revocation store unavailable: " + st.error().message());
+    std::lock_guard lock(cache_mutex_);
+    claims_cache_.erase(hash);
+    return Status::Ok();
+  }
   if (!LooksLikeSessionToken(token)) return Status::Ok();
   Status st = sessions_.DeleteSession(Sha256Hex(token));
   if (!st.ok()) return Error::Unavailable("session store unavailable: " + st.error().message());

@@ -3,15 +3,19 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
 #include "crypto/password_hasher.hpp"
 #include "domain/model.hpp"
 #include "metrics/registry.hpp"
+#include "service/key_service.hpp"
+#include "storage/revocation_store.hpp"
 #include "storage/session_store.hpp"
 #include "storage/user_store.hpp"
 
@@ -21,6 +25,16 @@ struct AuthOptions {
   int64_t session_ttl_seconds = 3600;
   // Sliding renewal: a session used after half its lifetime is extended to a full TTL.
   bool session_sliding = false;
+};
+
+// JWT access tokens (SPEC §3): issued at login, accepted by Verify.
+struct AccessTokenOptions {
+  std::string issuer;    // "iss"
+  std::string audience;  // "aud"; empty: the issuer
+  int64_t ttl_seconds = 300;
+  int64_t leeway_seconds = 30;  // clock skew allowed for exp / nbf / iat
+  // Verified tokens remembered (by SHA-256 of the whole token, never past exp).
+  std::size_t cache_entries = 10000;
 };
 
 struct LoginRequest {
@@ -34,6 +48,8 @@ struct LoginRequest {
 struct LoginResult {
   std::string session_token;  // the only copy; the store keeps its hash
   Session session;
+  std::string access_token;  // a JWT; empty when access tokens are not enabled
+  int64_t access_token_expires_in = 0;
 };
 
 // Limits on credential sizes: bounded work per request.
@@ -81,10 +97,22 @@ class AuthService {
   // and creates the session; kUnavailable when a store cannot answer,
   // kUnauthorized when CheckPassword did not accept the attempt.
   Result<LoginResult> CompleteLogin(LoginAttempt& attempt);
-  // The live session for a token. kUnauthorized when unknown, expired or
-  // malformed; kUnavailable when the store cannot answer (never kUnauthorized then).
+  // Turns on JWT access tokens: CompleteLogin also signs one with the active
+  // key, Verify and Logout accept one. Call before serving; `keys` and
+  // `revocations` must outlive this service.
+  void EnableAccessTokens(KeyService& keys, RevocationStore& revocations,
+                          AccessTokenOptions options);
+
+  // The live session for a session token, or the identity of a valid JWT
+  // access token (LooksLikeJwt; then token_hash is empty, created_at = iat and
+  // expires_at = exp). kUnauthorized when unknown, expired, revoked, tampered
+  // or malformed; kUnavailable when a store cannot answer (never kUnauthorized then).
+  // A JWT is checked against the in-memory keys; its claims are cached by
+  // the SHA-256 of the token until exp, and its jti is checked against the
+  // revocation store every time (a revocation on any replica counts at once).
   Result<Session> Verify(std::string_view token);
-  // Ends the session. OK when the token is unknown (idempotent); kUnavailable on store failure.
+  // Ends the session, or revokes a valid JWT's jti until its exp. OK when the
+  // token is unknown or invalid (idempotent); kUnavailable on store failure.
   Status Logout(std::string_view token);
 
   const AuthOptions& options() const { return options_; }
@@ -101,10 +129,28 @@ class AuthService {
   metrics::Counter& login_error_;
   metrics::Counter& sessions_created_;
   metrics::Counter& rehashes_;
+
+  struct CachedClaims {
+    Session identity;
+    std::string jti;
+  };
+  Result<Session> VerifyJwt(std::string_view token, const std::string& token_hash, int64_t now,
+                            std::string* jti);
+  Result<std::string> IssueAccessToken(const Session& session, int64_t now);
+
+  KeyService* keys_ = nullptr;
+  RevocationStore* revocations_ = nullptr;
+  AccessTokenOptions access_;
+  metrics::Counter* access_tokens_issued_ = nullptr;
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, CachedClaims> claims_cache_;  // GUARDED_BY(cache_mutex_)
+  metrics::Registry& metrics_;
 };
 
 // The session-token format: 43 base64url characters (256 bits); anything else
 // is rejected before touching a store.
 bool LooksLikeSessionToken(std::string_view token);
+// The shape of a compact JWS: three non-empty base64url parts separated by two dots.
+bool LooksLikeJwt(std::string_view token);
 
 }  // namespace bulwark

@@ -213,3 +213,133 @@ TEST(AdminValidation, Names) {
 
 }  // namespace
 }  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+// JWT access tokens: issued at login, verified locally, revoked by logout.
+class AccessTokenTest : public ::testing::Test {
+ protected:
+  AccessTokenTest()
+      : store_(std::make_shared<testing::MemoryStore>()),
+        hasher_(Argon2Params{1, 8 * 1024}),
+        keys_(*store_, clock_, KeyServiceOptions{}),
+        auth_(*store_, *store_, *store_, hasher_, clock_, metrics_, AuthOptions{3600, false}),
+        admin_(*store_, *store_, *store_, *store_, hasher_, clock_) {
+    InitCrypto();
+    EXPECT_TRUE(keys_.Refresh().ok());
+    auth_.EnableAccessTokens(keys_, *store_,
+                             AccessTokenOptions{"https://auth.test", "", 300, 30, 100});
+    auto alice = admin_.CreateUser(NewUser{"alice", "alice-password", "", {"admin"}});
+    EXPECT_TRUE(alice.ok());
+    alice_id_ = alice->user.id;
+  }
+
+  std::string LoginJwt() {
+    auto login = auth_.Login(LoginRequest{"alice", "alice-password", "127.0.0.1", "test", ""});
+    EXPECT_TRUE(login.ok());
+    if (!login.ok()) return "";
+    EXPECT_EQ(login->access_token_expires_in, 300);
+    return login->access_token;
+  }
+
+  FakeClock clock_;
+  metrics::Registry metrics_;
+  std::shared_ptr<testing::MemoryStore> store_;
+  PasswordHasher hasher_;
+  KeyService keys_;
+  AuthService auth_;
+  AdminService admin_;
+  std::string alice_id_;
+};
+
+TEST_F(AccessTokenTest, LoginIssuesAJwtThatVerifies) {
+  std::string jwt = LoginJwt();
+  EXPECT_TRUE(LooksLikeJwt(jwt));
+  EXPECT_FALSE(LooksLikeJwt("a.b"));
+  EXPECT_FALSE(LooksLikeJwt("a..c"));
+  EXPECT_FALSE(LooksLikeSessionToken(jwt));
+  jwt::ValidationOptions v;
+  v.issuer = "https://auth.test";
+  v.audience = "https://auth.test";  // the default audience is the issuer
+  v.now = clock_.NowUnix();
+  auto claims = jwt::Validate(jwt, keys_.Current()->keys, v);
+  ASSERT_TRUE(claims.ok()) << claims.error().message();
+  EXPECT_EQ(claims->sub, alice_id_);
+  EXPECT_EQ(claims->username, "alice");
+  EXPECT_EQ(claims->roles, std::vector<std::string>{"admin"});
+  EXPECT_EQ(claims->exp, clock_.NowUnix() + 300);
+  EXPECT_FALSE(claims->jti.empty());
+
+  auto identity = auth_.Verify(jwt);
+  ASSERT_TRUE(identity.ok()) << identity.error().message();
+  EXPECT_EQ(identity->user_id, alice_id_);
+  EXPECT_EQ(identity->username, "alice");
+  EXPECT_EQ(identity->roles, std::vector<std::string>{"admin"});
+  EXPECT_EQ(identity->expires_at, clock_.NowUnix() + 300);
+  // Cached: verified again the same.
+  auto again = auth_.Verify(jwt);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->user_id, alice_id_);
+}
+
+TEST_F(AccessTokenTest, TamperedAndExpiredTokensAreUnauthorized) {
+  std::string jwt = LoginJwt();
+  std::string tampered = jwt;
+  tampered[tampered.find('.') + 3] ^= 1;
+  auto r = auth_.Verify(tampered);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
+  ASSERT_TRUE(auth_.Verify(jwt).ok());  // cached now
+  clock_.Advance(300 + 30);
+  r = auth_.Verify(jwt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
+}
+
+TEST_F(AccessTokenTest, LogoutRevokesTheJtiEverywhere) {
+  std::string jwt = LoginJwt();
+  ASSERT_TRUE(auth_.Verify(jwt).ok());
+  ASSERT_TRUE(auth_.Logout(jwt).ok());
+  auto r = auth_.Verify(jwt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
+  EXPECT_TRUE(auth_.Logout(jwt).ok());  // idempotent
+
+  // A revocation made by another replica counts even for a cached token.
+  std::string other = LoginJwt();
+  ASSERT_TRUE(auth_.Verify(other).ok());
+  jwt::ValidationOptions v;
+  v.issuer = "https://auth.test";
+  v.now = clock_.NowUnix();
+  auto claims = jwt::Validate(other, keys_.Current()->keys, v);
+  ASSERT_TRUE(claims.ok());
+  ASSERT_TRUE(store_->RevokeJti(claims->jti, claims->exp).ok());
+  r = auth_.Verify(other);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
+}
+
+TEST_F(AccessTokenTest, RevocationStoreOutageIsUnavailableNotUnauthorized) {
+  std::string jwt = LoginJwt();
+  store_->unavailable = true;
+  auto r = auth_.Verify(jwt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
+  store_->unavailable = false;
+  EXPECT_TRUE(auth_.Verify(jwt).ok());
+}
+
+TEST_F(AccessTokenTest, TokensOfARetiredKeyStillVerify) {
+  std::string before = LoginJwt();
+  ASSERT_TRUE(keys_.Rotate().ok());
+  clock_.Advance(keys_.publish_delay());
+  ASSERT_TRUE(keys_.Refresh().ok());
+  std::string after = LoginJwt();
+  EXPECT_NE(jwt::PeekKid(before).value(), jwt::PeekKid(after).value());
+  EXPECT_TRUE(auth_.Verify(before).ok());
+  EXPECT_TRUE(auth_.Verify(after).ok());
+}
+
+}  // namespace
+}  // namespace bulwark
