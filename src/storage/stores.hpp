@@ -6,6 +6,7 @@
 
 #include "core/result.hpp"
 #include "storage/config_store.hpp"
+#include "storage/refresh_token_store.hpp"
 #include "storage/revocation_store.hpp"
 #include "storage/session_store.hpp"
 #include "storage/signing_key_store.hpp"
@@ -26,6 +27,8 @@ struct Stores {
   std::shared_ptr<RoleStore> roles;
   std::shared_ptr<ConfigStore> config;
   std::shared_ptr<SessionStore> sessions;
+  // Refresh-token families: Redis when configured, else the relational store.
+  std::shared_ptr<RefreshTokenStore> refresh_tokens;
   // Access-token signing keys (always the relational store).
   std::shared_ptr<SigningKeyStore> signing_keys;
   // Revoked access-token ids: Redis when configured, else the relational store.

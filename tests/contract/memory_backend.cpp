@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tests/contract/store_contract.hpp"
+#include "tests/support/memory_refresh_token_store.hpp"
 #include "tests/support/memory_store.hpp"
 
 namespace bulwark::testing {
@@ -11,7 +12,11 @@ namespace {
 class MemoryBackend final : public StoreBackend {
  public:
   std::string Name() const override { return "Memory"; }
-  Stores CreateFresh() override { return MemoryStore::AsStores(std::make_shared<MemoryStore>()); }
+  Stores CreateFresh() override {
+    Stores stores = MemoryStore::AsStores(std::make_shared<MemoryStore>());
+    stores.refresh_tokens = std::make_shared<MemoryRefreshTokenStore>();
+    return stores;
+  }
 };
 
 [[maybe_unused]] const bool kMemoryRegistered =

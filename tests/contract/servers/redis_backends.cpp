@@ -10,6 +10,7 @@
 #include "redis/redis_client.hpp"
 #include "storage/durable_session_store.hpp"
 #include "storage/postgres/postgres_store.hpp"
+#include "storage/redis/redis_refresh_token_store.hpp"
 #include "storage/redis/redis_revocation_store.hpp"
 #include "storage/redis/redis_session_store.hpp"
 #include "tests/contract/store_contract.hpp"
@@ -74,6 +75,9 @@ class PostgresRedisBackend final : public StoreBackend {
     RedisSessionStoreOptions options;
     options.key_prefix = "t" + std::to_string(++tests_) + ":";
     auto cache = std::make_shared<RedisSessionStore>(client_, options);
+    RedisRefreshTokenStoreOptions refresh_options;
+    refresh_options.key_prefix = options.key_prefix;
+    stores.refresh_tokens = std::make_shared<RedisRefreshTokenStore>(client_, refresh_options);
     stores.session_backend = cache;
     stores.session_kind = "redis";
     stores.revocations = std::make_shared<RedisRevocationStore>(client_, options.key_prefix);

@@ -1,0 +1,221 @@
+// Contract of RefreshTokenStore (src/storage/refresh_token_store.hpp), run by
+// StoreContractTest against every back-end that provides one (others skip).
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/tokens.hpp"
+#include "tests/contract/store_contract.hpp"
+
+namespace bulwark::testing {
+namespace {
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NewHash() { return Sha256Hex(NewSessionToken()); }
+
+RefreshFamily MakeFamily(int64_t now) {
+  RefreshFamily f;
+  f.family_id = NewUuid();
+  f.user_id = NewUuid();
+  f.client_id = "web";
+  f.session_hash = NewHash();
+  f.scope = "openid profile";
+  f.current_hash = NewHash();
+  f.created_at = now;
+  f.rotated_at = now;
+  f.idle_expires_at = now + 600;
+  f.absolute_expires_at = now + 3600;
+  return f;
+}
+
+RotateRequest Rotation(const RefreshFamily& f, const std::string& presented, int64_t now) {
+  RotateRequest r;
+  r.family_id = f.family_id;
+  r.presented_hash = presented;
+  r.next_hash = NewHash();
+  r.now = now;
+  r.idle_ttl_seconds = 600;
+  r.grace_seconds = 10;
+  return r;
+}
+
+#define REQUIRE_REFRESH_STORE()                                                 \
+  do {                                                                          \
+    if (!stores_.refresh_tokens) GTEST_SKIP() << "no refresh-token store here"; \
+  } while (0)
+
+TEST_P(StoreContractTest, RefreshFamilyRoundTrips) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  auto got = stores_.refresh_tokens->GetFamily(f.family_id, now);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->user_id, f.user_id);
+  EXPECT_EQ(got->client_id, f.client_id);
+  EXPECT_EQ(got->session_hash, f.session_hash);
+  EXPECT_EQ(got->scope, f.scope);
+  EXPECT_EQ(got->current_hash, f.current_hash);
+  EXPECT_EQ(got->previous_hash, "");
+  EXPECT_EQ(got->generation, 0);
+  EXPECT_EQ(got->idle_expires_at, f.idle_expires_at);
+  EXPECT_EQ(got->absolute_expires_at, f.absolute_expires_at);
+  EXPECT_FALSE(got->revoked);
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->CreateFamily(f), ErrorCode::kAlreadyExists));
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->GetFamily(NewUuid(), now), ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, RotatingTheCurrentTokenReplacesIt) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  RotateRequest first = Rotation(f, f.current_hash, now + 5);
+  auto r = stores_.refresh_tokens->Rotate(first);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kRotated);
+  EXPECT_EQ(r->family.current_hash, first.next_hash);
+  EXPECT_EQ(r->family.previous_hash, f.current_hash);
+  EXPECT_EQ(r->family.generation, 1);
+  EXPECT_EQ(r->family.rotated_at, now + 5);
+  EXPECT_EQ(r->family.idle_expires_at, now + 605);
+  // The new one rotates in turn.
+  RotateRequest second = Rotation(f, first.next_hash, now + 20);
+  r = stores_.refresh_tokens->Rotate(second);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kRotated);
+  EXPECT_EQ(r->family.generation, 2);
+}
+
+TEST_P(StoreContractTest, ThePreviousTokenWithinTheGraceWindowIsReissued) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  RotateRequest first = Rotation(f, f.current_hash, now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->Rotate(first)));
+  // The response was lost: the client presents the old token again, 3 s later.
+  RotateRequest retry = Rotation(f, f.current_hash, now + 3);
+  auto r = stores_.refresh_tokens->Rotate(retry);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kGraceReissued);
+  EXPECT_EQ(r->family.current_hash, retry.next_hash);
+  EXPECT_FALSE(r->family.revoked);
+  // The grace window runs from the rotation, not from the retry.
+  RotateRequest late = Rotation(f, f.current_hash, now + 11);
+  r = stores_.refresh_tokens->Rotate(late);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kReuseDetected);
+}
+
+TEST_P(StoreContractTest, ReuseOfARotatedTokenRevokesTheFamily) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  RotateRequest first = Rotation(f, f.current_hash, now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->Rotate(first)));
+  RotateRequest second = Rotation(f, first.next_hash, now + 1);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->Rotate(second)));
+  // The generation-0 token, two rotations old: stolen and replayed.
+  auto r = stores_.refresh_tokens->Rotate(Rotation(f, f.current_hash, now + 2));
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kReuseDetected);
+  EXPECT_TRUE(r->family.revoked);
+  // Even the legitimate current token is dead now.
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->Rotate(Rotation(f, second.next_hash, now + 3)),
+                      ErrorCode::kNotFound));
+  EXPECT_TRUE(
+      IsError(stores_.refresh_tokens->GetFamily(f.family_id, now + 3), ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, AnUnknownTokenOfAKnownFamilyRevokesIt) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  auto r = stores_.refresh_tokens->Rotate(Rotation(f, NewHash(), now));
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kReuseDetected);
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->Rotate(Rotation(f, f.current_hash, now)),
+                      ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, RefreshFamiliesExpireWhenIdleAndAtTheirAbsoluteLimit) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);  // idle +600, absolute +3600
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  EXPECT_TRUE(IsOk(stores_.refresh_tokens->GetFamily(f.family_id, now + 599)));
+  EXPECT_TRUE(
+      IsError(stores_.refresh_tokens->GetFamily(f.family_id, now + 600), ErrorCode::kNotFound));
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->Rotate(Rotation(f, f.current_hash, now + 600)),
+                      ErrorCode::kNotFound));
+
+  // Used regularly it lives on, but never past the absolute limit.
+  RefreshFamily g = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(g)));
+  std::string current = g.current_hash;
+  for (int64_t t = now + 500; t < now + 3600; t += 500) {
+    RotateRequest q = Rotation(g, current, t);
+    auto r = stores_.refresh_tokens->Rotate(q);
+    ASSERT_TRUE(IsOk(r)) << "at +" << (t - now);
+    EXPECT_LE(r->family.idle_expires_at, g.absolute_expires_at);
+    current = q.next_hash;
+  }
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->Rotate(Rotation(g, current, now + 3600)),
+                      ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, RevokeFamilyIsIdempotent) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->RevokeFamily(f.family_id)));
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->RevokeFamily(f.family_id)));
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->RevokeFamily(NewUuid())));
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->GetFamily(f.family_id, now), ErrorCode::kNotFound));
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->Rotate(Rotation(f, f.current_hash, now)),
+                      ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, ConcurrentRotationsOfOneTokenLetExactlyOneRotate) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  constexpr int kThreads = 8;
+  std::atomic<int> rotated{0}, grace{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      RotateRequest q = Rotation(f, f.current_hash, now);
+      q.grace_seconds = 0;  // no grace at all: the losers must not rotate too
+      auto r = stores_.refresh_tokens->Rotate(q);
+      if (r.ok() && r->outcome == RotateOutcome::kRotated) {
+        ++rotated;
+      } else if (r.ok() && r->outcome == RotateOutcome::kGraceReissued) {
+        ++grace;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(rotated.load(), 1);
+  // With a zero grace window, "the previous token, 0 s after" is still inside
+  // it (now - rotated_at <= 0), so the losers are re-issued, not rotated.
+  EXPECT_EQ(rotated.load() + grace.load() + other.load(), kThreads);
+}
+
+}  // namespace
+}  // namespace bulwark::testing
