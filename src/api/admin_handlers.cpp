@@ -38,7 +38,8 @@ json::object ConfigJson(const ConfigEntry& e) {
   return {{"key", e.key}, {"value", std::move(value)}, {"last_modified", e.last_modified}};
 }
 
-// Returns an error response unless the caller's session carries the admin role.
+}  // namespace
+
 std::optional<HttpResponse> RequireAdmin(ApiContext& ctx, const HttpRequest& req) {
   auto token = PresentedToken(req, ctx.cookie);
   if (!token) return ErrorResponse(Error::Unauthorized(""));
@@ -49,6 +50,8 @@ std::optional<HttpResponse> RequireAdmin(ApiContext& ctx, const HttpRequest& req
   }
   return ErrorResponse(Error::Forbidden("the admin role is required"));
 }
+
+namespace {
 
 HttpResponse ListUsers(ApiContext& ctx, HttpRequest&) {
   auto users = ctx.admin.ListUsers();

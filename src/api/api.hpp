@@ -9,6 +9,7 @@
 #include "service/admin_service.hpp"
 #include "service/auth_service.hpp"
 #include "service/health_monitor.hpp"
+#include "service/key_service.hpp"
 
 namespace bulwark::api {
 
@@ -17,12 +18,21 @@ struct CookieOptions {
   bool secure = true;  // off only for plain-http development
 };
 
+// OIDC discovery and the JWKS (present when access tokens are enabled).
+struct DiscoveryOptions {
+  std::string issuer;                  // BULWARK_ISSUER
+  int64_t jwks_max_age_seconds = 300;  // Cache-Control of /.well-known/jwks.json
+  std::string signing_algorithm = "ES256";
+};
+
 struct ApiContext {
   AuthService& auth;
   AdminService& admin;
   HealthMonitor& health;
   metrics::Registry& metrics;
   CookieOptions cookie;
+  KeyService* keys = nullptr;  // null: no JWKS, discovery or key administration routes
+  DiscoveryOptions discovery{};
 };
 
 // Registers every route. `context` must outlive the router.

@@ -55,6 +55,10 @@ HttpResponse LoginSuccess(const CookieOptions& cookie, const LoginResult& result
                    {"user", json::object{{"id", s.user_id},
                                          {"username", s.username},
                                          {"roles", SessionJson(s).at("roles")}}}};
+  if (!result.access_token.empty()) {
+    out["access_token"] = result.access_token;
+    out["access_token_expires_in"] = result.access_token_expires_in;
+  }
   auto response = JsonResponse(200, out);
   response.SetHeader("Set-Cookie", SessionCookie(cookie, result.session_token, ttl));
   return response;

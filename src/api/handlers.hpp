@@ -13,6 +13,12 @@ namespace bulwark::api {
 void RegisterAuthRoutes(http::Router& router, ApiContext& context);
 void RegisterAdminRoutes(http::Router& router, ApiContext& context);
 void RegisterSystemRoutes(http::Router& router, ApiContext& context);
+// /.well-known/jwks.json, /.well-known/openid-configuration, /v1/admin/keys.
+void RegisterKeyRoutes(http::Router& router, ApiContext& context);
+
+// Returns an error response unless the caller's session (or access token)
+// carries the admin role.
+std::optional<http::HttpResponse> RequireAdmin(ApiContext& ctx, const http::HttpRequest& req);
 
 // The presented session token: the session cookie, else "Authorization: Bearer".
 std::optional<std::string> PresentedToken(const http::HttpRequest& request,

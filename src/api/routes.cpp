@@ -6,6 +6,7 @@ void RegisterRoutes(http::Router& router, ApiContext& context) {
   RegisterSystemRoutes(router, context);
   RegisterAuthRoutes(router, context);
   RegisterAdminRoutes(router, context);
+  if (context.keys != nullptr) RegisterKeyRoutes(router, context);
 }
 
 std::optional<std::string> PresentedToken(const http::HttpRequest& request,

@@ -21,6 +21,7 @@
 #include "service/admin_service.hpp"
 #include "service/auth_service.hpp"
 #include "service/health_monitor.hpp"
+#include "service/key_service.hpp"
 #include "version.hpp"
 
 namespace bulwark {
@@ -90,6 +91,61 @@ class Maintenance {
   std::thread thread_;
 };
 
+// Signing keys on their own thread (never an I/O thread): reloads them from
+// the store every refresh interval, so a rotation made anywhere reaches this
+// replica, promotes a due next key, and purges expired revocations.
+class KeyMaintenance {
+ public:
+  KeyMaintenance(KeyService& keys, RevocationStore& revocations, const Clock& clock,
+                 int64_t refresh_interval_seconds, int64_t purge_interval_seconds)
+      : keys_(keys),
+        revocations_(revocations),
+        clock_(clock),
+        refresh_interval_(refresh_interval_seconds),
+        purge_interval_(purge_interval_seconds),
+        thread_([this] { Loop(); }) {}
+
+  ~KeyMaintenance() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    int64_t next_purge = clock_.NowUnix() + purge_interval_;
+    std::unique_lock lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(refresh_interval_), [this] { return stop_; })) {
+      lock.unlock();
+      if (Status st = keys_.Refresh(); !st.ok()) {
+        log::Warn("signing keys: refresh failed; keeping the loaded keys",
+                  {{"error", st.error().message()}});
+      }
+      if (clock_.NowUnix() >= next_purge) {
+        next_purge = clock_.NowUnix() + purge_interval_;
+        auto purged = revocations_.PurgeExpiredRevocations(clock_.NowUnix());
+        if (!purged.ok()) {
+          log::Warn("revocation purge failed", {{"error", purged.error().message()}});
+        }
+      }
+      lock.lock();
+    }
+  }
+
+  KeyService& keys_;
+  RevocationStore& revocations_;
+  const Clock& clock_;
+  int64_t refresh_interval_;
+  int64_t purge_interval_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mutex_)
+  std::thread thread_;
+};
+
 sigset_t ShutdownSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -122,6 +178,16 @@ bool WaitForSignal(const sigset_t& set, std::optional<milliseconds> timeout) {
 
 }  // namespace
 
+KeyServiceOptions KeyOptionsFrom(const ServeConfig& config) {
+  KeyServiceOptions o;
+  o.algorithm = jwt::ParseAlgorithm(config.signing_algorithm).value_or(jwt::Algorithm::kES256);
+  o.jwks_max_age_seconds = config.jwks_max_age_seconds;
+  o.access_token_ttl_seconds = config.access_token_ttl_seconds;
+  o.refresh_interval_seconds = config.key_refresh_interval_seconds;
+  o.rotation_interval_seconds = config.key_rotation_days * 86400;
+  return o;
+}
+
 Application::Application(ServeConfig config) : config_(std::move(config)) {}
 
 int Application::Run() {
@@ -148,6 +214,18 @@ int Application::Run() {
   PasswordHasher hasher(Argon2Params{config_.argon2_iterations, config_.argon2_memory_kib});
   AuthService auth(*stores->users, *stores->roles, *stores->sessions, hasher, clock, metrics,
                    AuthOptions{config_.session_ttl_seconds, config_.session_sliding});
+  KeyService keys(*stores->signing_keys, clock, KeyOptionsFrom(config_));
+  // Load (or bootstrap) the signing keys before listening: a replica that
+  // cannot sign or validate access tokens is not ready.
+  if (Status st = keys.Refresh(); !st.ok() || !keys.Current()->signer) {
+    log::Error("cannot load the signing keys",
+               {{"error", st.ok() ? std::string("no usable active key") : st.error().message()}});
+    return 1;
+  }
+  auth.EnableAccessTokens(
+      keys, *stores->revocations,
+      AccessTokenOptions{config_.issuer, config_.access_token_audience,
+                         config_.access_token_ttl_seconds, keys.options().leeway_seconds});
   AdminService admin(*stores->users, *stores->roles, *stores->config, *stores->sessions, hasher,
                      clock);
   // With Redis written through to a relational store, either part alone can
@@ -161,8 +239,14 @@ int Application::Run() {
                        clock, config_.replica_id);
   health.Refresh();
 
-  api::ApiContext context{auth, admin, health, metrics,
-                          api::CookieOptions{"bulwark_session", config_.cookie_secure}};
+  api::ApiContext context{auth,
+                          admin,
+                          health,
+                          metrics,
+                          api::CookieOptions{"bulwark_session", config_.cookie_secure},
+                          &keys,
+                          api::DiscoveryOptions{config_.issuer, config_.jwks_max_age_seconds,
+                                                config_.signing_algorithm}};
   http::Router router;
   api::RegisterRoutes(router, context);
 
@@ -190,12 +274,16 @@ int Application::Run() {
   }
 
   Maintenance maintenance(health, *stores->sessions, clock, config_.purge_interval_seconds);
+  KeyMaintenance key_maintenance(keys, *stores->revocations, clock,
+                                 config_.key_refresh_interval_seconds,
+                                 config_.purge_interval_seconds);
   health.MarkStarted();
   ready_gauge.Set(1);
   log::Info("ready", {{"listen", config_.listen_host + ":" + std::to_string(server.port())},
                       {"version", kVersion},
                       {"store", stores->database_kind},
                       {"sessions", stores->session_durability},
+                      {"signing_key", keys.Current()->signer->kid()},
                       {"startup_ms", MillisSince(start)}});
 
   WaitForSignal(signals, std::nullopt);

@@ -3,8 +3,12 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "service/key_service.hpp"
 
 namespace bulwark {
+
+// The signing-key settings of a configuration (serve and `bulwark keys`).
+KeyServiceOptions KeyOptionsFrom(const ServeConfig& config);
 
 // REQUIRES: no other thread has been started yet when Run() is called (it
 // blocks SIGTERM/SIGINT process-wide and waits for them itself).

@@ -17,6 +17,7 @@
 #include "crypto/tokens.hpp"
 #include "log/logger.hpp"
 #include "service/admin_service.hpp"
+#include "service/key_service.hpp"
 
 namespace bulwark::cli {
 namespace {
@@ -50,18 +51,20 @@ class AdminRuntime {
     return std::unique_ptr<AdminRuntime>(new AdminRuntime(*config, std::move(*stores)));
   }
   AdminService& admin() { return admin_; }
+  KeyService& keys() { return keys_; }
 
  private:
   AdminRuntime(const ServeConfig& config, Stores stores)
       : stores_(std::move(stores)),
         hasher_(Argon2Params{config.argon2_iterations, config.argon2_memory_kib}),
-        admin_(*stores_.users, *stores_.roles, *stores_.config, *stores_.sessions, hasher_,
-               clock_) {}
+        admin_(*stores_.users, *stores_.roles, *stores_.config, *stores_.sessions, hasher_, clock_),
+        keys_(*stores_.signing_keys, clock_, KeyOptionsFrom(config)) {}
 
   Stores stores_;
   SystemClock clock_;
   PasswordHasher hasher_;
   AdminService admin_;
+  KeyService keys_;
 };
 
 Result<std::string> ReadPasswordFromStdin() {
@@ -92,6 +95,15 @@ int WithAdmin(const FlagValues& flags, Fn fn) {
   auto runtime = AdminRuntime::Open(flags);
   if (!runtime.ok()) return Fail(runtime.error());
   return fn((*runtime)->admin());
+}
+
+// Runs `fn(keys)` with an opened runtime (loads or bootstraps the keys first).
+template <typename Fn>
+int WithKeys(const FlagValues& flags, Fn fn) {
+  auto runtime = AdminRuntime::Open(flags);
+  if (!runtime.ok()) return Fail(runtime.error());
+  if (Status st = (*runtime)->keys().Refresh(); !st.ok()) return Fail(st.error());
+  return fn((*runtime)->keys());
 }
 
 }  // namespace
@@ -276,6 +288,48 @@ int Main(int argc, char** argv) {
       });
     });
   }
+
+  // keys list/rotate
+  CLI::App* keys = app.add_subcommand("keys", "Manage the access-token signing keys");
+  keys->require_subcommand(1);
+  CLI::App* keys_list = keys->add_subcommand("list", "List the signing keys (no private material)");
+  keys_list->add_flag("--json", json_out, "One JSON object per line");
+  AddDataDir(keys_list, flags);
+  keys_list->callback([&] {
+    exit_code = WithKeys(flags, [&](KeyService& service) {
+      auto all = service.List();
+      if (!all.ok()) return Fail(all.error());
+      for (const auto& k : *all) {
+        if (json_out) {
+          std::cout << "{\"kid\":\"" << k.kid << "\",\"algorithm\":\"" << k.algorithm
+                    << "\",\"state\":\"" << KeyStateName(k.state)
+                    << "\",\"created_at\":" << k.created_at
+                    << ",\"activated_at\":" << k.activated_at << ",\"expires_at\":" << k.expires_at
+                    << "}\n";
+        } else {
+          std::cout << k.kid << "  " << k.algorithm << "  " << KeyStateName(k.state)
+                    << "  created=" << k.created_at << "  activated=" << k.activated_at;
+          if (k.state == KeyState::kRetired) std::cout << "  expires=" << k.expires_at;
+          std::cout << "\n";
+        }
+      }
+      return kExitOk;
+    });
+  });
+  CLI::App* keys_rotate = keys->add_subcommand(
+      "rotate",
+      "Start a rotation: publish a new key now; it signs once every JWKS cache has it "
+      "(BULWARK_JWKS_MAX_AGE + BULWARK_KEY_REFRESH_INTERVAL)");
+  AddDataDir(keys_rotate, flags);
+  keys_rotate->callback([&] {
+    exit_code = WithKeys(flags, [&](KeyService& service) {
+      auto next = service.Rotate();
+      if (!next.ok()) return Fail(next.error());
+      std::cout << next->kid << "  " << KeyStateName(next->state)
+                << "  activates_at=" << next->activated_at << "\n";
+      return kExitOk;
+    });
+  });
 
   CLI::App* version = app.add_subcommand("version", "Print the version");
   version->callback([&] { std::cout << "bulwark " << kVersion << "\n"; });

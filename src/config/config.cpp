@@ -367,6 +367,23 @@ const std::vector<Setting>& Settings() {
                      Bool(&C::session_sliding)));
     s.push_back(Make("BULWARK_ACCESS_TOKEN_TTL", "Access token lifetime in seconds (default 300)",
                      Integer(&C::access_token_ttl_seconds, 1, kMaxTtlSeconds)));
+    s.push_back(Make("BULWARK_ACCESS_TOKEN_AUDIENCE",
+                     "The aud claim of access tokens (default: the issuer)",
+                     String(&C::access_token_audience)));
+    s.push_back(Make(
+        "BULWARK_SIGNING_ALGORITHM", "Algorithm of new signing keys: ES256|EdDSA (default ES256)",
+        OneOf<std::string>(&C::signing_algorithm, {{"es256", "ES256"}, {"eddsa", "EdDSA"}})));
+    s.push_back(Make("BULWARK_JWKS_MAX_AGE",
+                     "Seconds clients may cache the JWKS; a new key is published this long "
+                     "before it signs (default 300)",
+                     Integer(&C::jwks_max_age_seconds, 0, 7 * 24 * 3600)));
+    s.push_back(Make("BULWARK_KEY_ROTATION_DAYS",
+                     "Rotate the signing key automatically every N days, 0 = only on demand "
+                     "(default 0)",
+                     Integer(&C::key_rotation_days, 0, 3650)));
+    s.push_back(Make("BULWARK_KEY_REFRESH_INTERVAL",
+                     "Seconds between reloads of the signing keys from the store (default 5)",
+                     Integer(&C::key_refresh_interval_seconds, 1, 3600)));
     s.push_back(Make("BULWARK_PURGE_INTERVAL",
                      "Seconds between purges of expired sessions (default 60)",
                      Integer(&C::purge_interval_seconds, 1, kMaxTtlSeconds)));
@@ -530,6 +547,7 @@ Result<ServeConfig> LoadServeConfig(const EnvLookup& env,
   }
 
   if (config.issuer.empty()) config.issuer = "http://" + ListenAddress(config);
+  if (config.access_token_audience.empty()) config.access_token_audience = config.issuer;
   if (config.replica_id.empty()) config.replica_id = DefaultReplicaId();
   config.io_threads = ResolveThreads(config.io_threads);
   config.hash_threads = ResolveThreads(config.hash_threads);

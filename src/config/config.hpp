@@ -38,6 +38,12 @@ struct ServeConfig {
   int64_t session_ttl_seconds = 3600;
   bool session_sliding = false;
   int64_t access_token_ttl_seconds = 300;
+  // JWT access tokens and their keys (docs/keys.md).
+  std::string access_token_audience;         // default: the issuer
+  std::string signing_algorithm = "ES256";   // of new keys: "ES256" or "EdDSA"
+  int64_t jwks_max_age_seconds = 300;        // JWKS Cache-Control max-age
+  int64_t key_rotation_days = 0;             // automatic rotation; 0: manual only
+  int64_t key_refresh_interval_seconds = 5;  // how often each replica reloads the keys
   std::chrono::milliseconds drain_delay{5000};
   std::chrono::milliseconds shutdown_timeout{25000};
   std::string tls_cert;

@@ -236,6 +236,14 @@ TEST(ConfigTest, BadIntegers) {
             "BULWARK_STORE_THREADS: must be between 1 and 1024, got '0'");
   EXPECT_EQ(ErrorOf({{"BULWARK_MAX_BODY_BYTES", "0"}}),
             "BULWARK_MAX_BODY_BYTES: must be between 1 and 1073741824, got '0'");
+  EXPECT_EQ(ErrorOf({{"BULWARK_SIGNING_ALGORITHM", "HS256"}}),
+            "BULWARK_SIGNING_ALGORITHM: expected one of es256, eddsa, got 'HS256'");
+  EXPECT_EQ(ErrorOf({{"BULWARK_JWKS_MAX_AGE", "-1"}}),
+            "BULWARK_JWKS_MAX_AGE: expected a non-negative integer, got '-1'");
+  EXPECT_EQ(ErrorOf({{"BULWARK_KEY_ROTATION_DAYS", "3651"}}),
+            "BULWARK_KEY_ROTATION_DAYS: must be between 0 and 3650, got '3651'");
+  EXPECT_EQ(ErrorOf({{"BULWARK_KEY_REFRESH_INTERVAL", "0"}}),
+            "BULWARK_KEY_REFRESH_INTERVAL: must be between 1 and 3600, got '0'");
   EXPECT_EQ(ErrorOf({{"BULWARK_PURGE_INTERVAL", "0"}}),
             "BULWARK_PURGE_INTERVAL: must be between 1 and 315360000, got '0'");
 }
@@ -389,6 +397,11 @@ TEST(ConfigTest, EverySettingHasAUniqueVariableFlagAndHelp) {
       "BULWARK_SESSION_TTL",
       "BULWARK_SESSION_SLIDING",
       "BULWARK_ACCESS_TOKEN_TTL",
+      "BULWARK_ACCESS_TOKEN_AUDIENCE",
+      "BULWARK_SIGNING_ALGORITHM",
+      "BULWARK_JWKS_MAX_AGE",
+      "BULWARK_KEY_ROTATION_DAYS",
+      "BULWARK_KEY_REFRESH_INTERVAL",
       "BULWARK_DRAIN_DELAY",
       "BULWARK_SHUTDOWN_TIMEOUT",
       "BULWARK_TLS_CERT",
@@ -462,6 +475,11 @@ TEST(ConfigTest, EverySettingTakesEffect) {
       {"BULWARK_SESSION_TTL", {"1", "2"}},
       {"BULWARK_SESSION_SLIDING", {"false", "true"}},
       {"BULWARK_ACCESS_TOKEN_TTL", {"1", "2"}},
+      {"BULWARK_ACCESS_TOKEN_AUDIENCE", {"api", "api2"}},
+      {"BULWARK_SIGNING_ALGORITHM", {"ES256", "eddsa"}},
+      {"BULWARK_JWKS_MAX_AGE", {"0", "1"}},
+      {"BULWARK_KEY_ROTATION_DAYS", {"0", "30"}},
+      {"BULWARK_KEY_REFRESH_INTERVAL", {"1", "2"}},
       {"BULWARK_DRAIN_DELAY", {"1", "2"}},
       {"BULWARK_SHUTDOWN_TIMEOUT", {"1", "2"}},
       {"BULWARK_TLS_CERT", {"c", "c2"}},
@@ -506,6 +524,41 @@ TEST(ConfigTest, ProcessEnvironmentReadsTheRealEnvironment) {
   EXPECT_EQ(env("BULWARK_CONFIG_TEST_VAR"), std::optional<std::string>("value"));
   ASSERT_EQ(unsetenv("BULWARK_CONFIG_TEST_VAR"), 0);
   EXPECT_EQ(env("BULWARK_CONFIG_TEST_VAR"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+TEST(ConfigKeysTest, AccessTokenAndKeySettings) {
+  auto defaults = LoadServeConfig([](const std::string&) { return std::nullopt; }, {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->access_token_audience, defaults->issuer);
+  EXPECT_EQ(defaults->signing_algorithm, "ES256");
+  EXPECT_EQ(defaults->jwks_max_age_seconds, 300);
+  EXPECT_EQ(defaults->key_rotation_days, 0);
+  EXPECT_EQ(defaults->key_refresh_interval_seconds, 5);
+
+  std::map<std::string, std::string> env = {{"BULWARK_ISSUER", "https://auth.example"},
+                                            {"BULWARK_SIGNING_ALGORITHM", "EdDSA"},
+                                            {"BULWARK_JWKS_MAX_AGE", "60"},
+                                            {"BULWARK_KEY_ROTATION_DAYS", "30"},
+                                            {"BULWARK_KEY_REFRESH_INTERVAL", "2"}};
+  auto c = LoadServeConfig(
+      [&env](const std::string& name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+      },
+      {{"BULWARK_ACCESS_TOKEN_AUDIENCE", "orders-api"}});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->access_token_audience, "orders-api");
+  EXPECT_EQ(c->signing_algorithm, "EdDSA");
+  EXPECT_EQ(c->jwks_max_age_seconds, 60);
+  EXPECT_EQ(c->key_rotation_days, 30);
+  EXPECT_EQ(c->key_refresh_interval_seconds, 2);
 }
 
 }  // namespace
