@@ -42,6 +42,7 @@ class SqliteBackend final : public StoreBackend {
     stores.sessions = std::shared_ptr<SessionStore>(owner, inner.sessions.get());
     stores.signing_keys = std::shared_ptr<SigningKeyStore>(owner, inner.signing_keys.get());
     stores.revocations = std::shared_ptr<RevocationStore>(owner, inner.revocations.get());
+    stores.refresh_tokens = std::shared_ptr<RefreshTokenStore>(owner, inner.refresh_tokens.get());
     stores.database = std::shared_ptr<HealthProbe>(owner, inner.database.get());
     stores.session_backend = std::shared_ptr<HealthProbe>(owner, inner.session_backend.get());
     stores.database_kind = inner.database_kind;

@@ -82,6 +82,27 @@ CREATE TABLE revoked_jtis (
 CREATE INDEX revoked_jtis_expires_at ON revoked_jtis(expires_at);
 )sql";
 
+// Refresh-token families (issue 4): one row per family, rotated in place
+// under BEGIN IMMEDIATE (storage/refresh_rotation.hpp has the rule).
+constexpr char kMigration3[] = R"sql(
+CREATE TABLE refresh_families (
+  family_id TEXT PRIMARY KEY NOT NULL,
+  user_id TEXT NOT NULL DEFAULT '',
+  client_id TEXT NOT NULL DEFAULT '',
+  session_hash TEXT NOT NULL DEFAULT '',
+  scope TEXT NOT NULL DEFAULT '',
+  current_hash TEXT NOT NULL,
+  previous_hash TEXT NOT NULL DEFAULT '',
+  generation INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  rotated_at INTEGER NOT NULL,
+  idle_expires_at INTEGER NOT NULL,
+  absolute_expires_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX refresh_families_idle_expires_at ON refresh_families(idle_expires_at);
+)sql";
+
 // Reads without taking the write lock, so replicas that are already up to
 // date start without queueing behind a busy writer.
 Result<int> CurrentVersion(Connection& conn) {
@@ -128,6 +149,7 @@ const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "users roles configuration sessions", kMigration1},
       {2, "signing keys and revoked token ids", kMigration2},
+      {3, "refresh token families", kMigration3},
   };
   return kMigrations;
 }

@@ -661,6 +661,7 @@ Result<Stores> OpenSqliteStores(const SqliteOptions& options) {
   stores.sessions = store;
   stores.signing_keys = store;
   stores.revocations = store;
+  stores.refresh_tokens = store;
   stores.database = store;
   stores.session_backend = store;
   stores.database_kind = "sqlite";

@@ -20,6 +20,7 @@ class SqliteStore final : public UserStore,
                           public SessionStore,
                           public SigningKeyStore,
                           public RevocationStore,
+                          public RefreshTokenStore,
                           public HealthProbe {
  public:
   explicit SqliteStore(std::unique_ptr<sqlite::ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -71,6 +72,12 @@ class SqliteStore final : public UserStore,
   Status RevokeJti(const std::string& jti, int64_t expires_at) override;
   Result<bool> IsJtiRevoked(const std::string& jti, int64_t now) override;
   Result<int> PurgeExpiredRevocations(int64_t now) override;
+
+  // RefreshTokenStore (sqlite_refresh_store.cpp)
+  Status CreateFamily(const RefreshFamily& family) override;
+  Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) override;
+  Result<RotateResult> Rotate(const RotateRequest& request) override;
+  Status RevokeFamily(const std::string& family_id) override;
 
   // HealthProbe
   Status Ping() override;

@@ -1,0 +1,119 @@
+// SqliteStore's RefreshTokenStore: one row per family; Rotate reads and
+// rewrites it under BEGIN IMMEDIATE, so concurrent rotations serialise.
+#include "storage/refresh_rotation.hpp"
+#include "storage/sqlite/sqlite_store_impl.hpp"
+
+namespace bulwark {
+
+namespace {
+
+using sqlite::Connection;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+constexpr char kColumns[] =
+    "family_id, user_id, client_id, session_hash, scope, current_hash, previous_hash, "
+    "generation, created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked";
+
+RefreshFamily ReadFamily(const Statement& st) {
+  RefreshFamily f;
+  f.family_id = st.Text(0);
+  f.user_id = st.Text(1);
+  f.client_id = st.Text(2);
+  f.session_hash = st.Text(3);
+  f.scope = st.Text(4);
+  f.current_hash = st.Text(5);
+  f.previous_hash = st.Text(6);
+  f.generation = st.Int(7);
+  f.created_at = st.Int(8);
+  f.rotated_at = st.Int(9);
+  f.idle_expires_at = st.Int(10);
+  f.absolute_expires_at = st.Int(11);
+  f.revoked = st.Int(12) != 0;
+  return f;
+}
+
+// The family row, or kNotFound.
+Result<RefreshFamily> Load(Connection& conn, const std::string& family_id) {
+  Result<Statement> st = conn.Prepare(std::string("SELECT ") + kColumns +
+                                      " FROM refresh_families WHERE family_id = ?1");
+  if (!st.ok()) return st.error();
+  st->Bind(1, family_id);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error::NotFound("refresh family not found");
+  return ReadFamily(*st);
+}
+
+}  // namespace
+
+Status SqliteStore::CreateFamily(const RefreshFamily& f) {
+  Result<sqlite::ConnectionPool::Lease> lease = pool_->Acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& conn = **lease;
+  Result<Statement> st =
+      conn.Prepare(std::string("INSERT INTO refresh_families (") + kColumns +
+                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+  if (!st.ok()) return st.error();
+  st->Bind(1, f.family_id);
+  st->Bind(2, f.user_id);
+  st->Bind(3, f.client_id);
+  st->Bind(4, f.session_hash);
+  st->Bind(5, f.scope);
+  st->Bind(6, f.current_hash);
+  st->Bind(7, f.previous_hash);
+  st->Bind(8, f.generation);
+  st->Bind(9, f.created_at);
+  st->Bind(10, f.rotated_at);
+  st->Bind(11, f.idle_expires_at);
+  st->Bind(12, f.absolute_expires_at);
+  st->Bind(13, int64_t{f.revoked ? 1 : 0});
+  return st->Run();
+}
+
+Result<RefreshFamily> SqliteStore::GetFamily(const std::string& family_id, int64_t now) {
+  Result<sqlite::ConnectionPool::Lease> lease = pool_->Acquire();
+  if (!lease.ok()) return lease.error();
+  Result<RefreshFamily> f = Load(**lease, family_id);
+  if (!f.ok()) return f;
+  if (!RefreshFamilyLive(*f, now)) return Error::NotFound("refresh family not found");
+  return f;
+}
+
+Result<RotateResult> SqliteStore::Rotate(const RotateRequest& request) {
+  Result<sqlite::ConnectionPool::Lease> lease = pool_->Acquire();
+  if (!lease.ok()) return lease.error();
+  Connection& conn = **lease;
+  Transaction txn(conn);
+  if (Status s = txn.Begin(); !s.ok()) return s.error();
+  Result<RefreshFamily> f = Load(conn, request.family_id);
+  if (!f.ok()) return f.error();
+  if (!RefreshFamilyLive(*f, request.now)) return Error::NotFound("refresh family not found");
+  RotateOutcome outcome = ApplyRotation(*f, request);
+  Result<Statement> st = conn.Prepare(
+      "UPDATE refresh_families SET current_hash = ?2, previous_hash = ?3, generation = ?4, "
+      "rotated_at = ?5, idle_expires_at = ?6, revoked = ?7 WHERE family_id = ?1");
+  if (!st.ok()) return st.error();
+  st->Bind(1, f->family_id);
+  st->Bind(2, f->current_hash);
+  st->Bind(3, f->previous_hash);
+  st->Bind(4, f->generation);
+  st->Bind(5, f->rotated_at);
+  st->Bind(6, f->idle_expires_at);
+  st->Bind(7, int64_t{f->revoked ? 1 : 0});
+  if (Status s = st->Run(); !s.ok()) return s.error();
+  if (Status s = txn.Commit(); !s.ok()) return s.error();
+  return RotateResult{outcome, std::move(*f)};
+}
+
+Status SqliteStore::RevokeFamily(const std::string& family_id) {
+  Result<sqlite::ConnectionPool::Lease> lease = pool_->Acquire();
+  if (!lease.ok()) return lease.error();
+  Result<Statement> st =
+      (**lease).Prepare("UPDATE refresh_families SET revoked = 1 WHERE family_id = ?1");
+  if (!st.ok()) return st.error();
+  st->Bind(1, family_id);
+  return st->Run();
+}
+
+}  // namespace bulwark
