@@ -90,6 +90,27 @@ CREATE TABLE revoked_jtis (
 CREATE INDEX revoked_jtis_expires_at ON revoked_jtis (expires_at);
 )sql";
 
+// Refresh-token families (issue 4): one row per family, rotated by a
+// compare-and-set on its generation (storage/refresh_rotation.hpp has the rule).
+constexpr char kMigration3[] = R"sql(
+CREATE TABLE refresh_families (
+  family_id text COLLATE "C" PRIMARY KEY,
+  user_id text NOT NULL DEFAULT '',
+  client_id text NOT NULL DEFAULT '',
+  session_hash text NOT NULL DEFAULT '',
+  scope text NOT NULL DEFAULT '',
+  current_hash text NOT NULL,
+  previous_hash text NOT NULL DEFAULT '',
+  generation bigint NOT NULL DEFAULT 0,
+  created_at bigint NOT NULL,
+  rotated_at bigint NOT NULL,
+  idle_expires_at bigint NOT NULL,
+  absolute_expires_at bigint NOT NULL,
+  revoked boolean NOT NULL DEFAULT false
+);
+CREATE INDEX refresh_families_idle_expires_at ON refresh_families (idle_expires_at);
+)sql";
+
 // Not prepared: schema_migrations may not exist yet when this is planned.
 Result<int> CurrentVersion(Connection& conn) {
   Result<PgResult> exists =
@@ -152,6 +173,7 @@ const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "users roles configuration sessions", kMigration1},
       {2, "signing keys and revoked token ids", kMigration2},
+      {3, "refresh token families", kMigration3},
   };
   return kMigrations;
 }

@@ -9,6 +9,7 @@
 #include "storage/postgres/pg_connection.hpp"
 #include "storage/postgres/pg_migrations.hpp"
 #include "storage/postgres/postgres_store_impl.hpp"
+#include "storage/refresh_rotation.hpp"
 
 namespace bulwark {
 
@@ -566,6 +567,7 @@ Result<Stores> OpenPostgresStores(const PostgresOptions& options) {
   stores.sessions = store;
   stores.signing_keys = store;
   stores.revocations = store;
+  stores.refresh_tokens = store;
   stores.database = store;
   stores.session_backend = store;
   stores.database_kind = "postgres";
@@ -580,6 +582,94 @@ Result<int> MigratePostgres(const PostgresOptions& options) {
   Result<std::unique_ptr<Connection>> conn = Connection::Open(*settings);
   if (!conn.ok()) return conn.error();
   return postgres::ApplyMigrations(**conn);
+}
+
+// --- RefreshTokenStore ----------------------------------------------------------
+// Rotation reads the row, applies storage/refresh_rotation's rule and writes it
+// back only if its generation is unchanged (compare-and-set); a concurrent
+// rotation makes the write miss and the whole step is retried on fresh data.
+
+namespace {
+
+constexpr char kInsertFamily[] =
+    "INSERT INTO refresh_families (family_id, user_id, client_id, session_hash, scope, "
+    "current_hash, previous_hash, generation, created_at, rotated_at, idle_expires_at, "
+    "absolute_expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+    "$13)";
+constexpr char kSelectFamily[] =
+    "SELECT family_id, user_id, client_id, session_hash, scope, current_hash, previous_hash, "
+    "generation, created_at, rotated_at, idle_expires_at, absolute_expires_at, revoked "
+    "FROM refresh_families WHERE family_id = $1";
+constexpr char kCasFamily[] =
+    "UPDATE refresh_families SET current_hash = $3, previous_hash = $4, generation = $5, "
+    "rotated_at = $6, idle_expires_at = $7, revoked = $8 "
+    "WHERE family_id = $1 AND generation = $2 AND NOT revoked";
+constexpr char kRevokeFamily[] = "UPDATE refresh_families SET revoked = true WHERE family_id = $1";
+constexpr int kRotateAttempts = 8;
+
+Result<RefreshFamily> ReadFamily(const PgResult& r, int row) {
+  RefreshFamily f;
+  f.family_id = r.Text(row, 0);
+  f.user_id = r.Text(row, 1);
+  f.client_id = r.Text(row, 2);
+  f.session_hash = r.Text(row, 3);
+  f.scope = r.Text(row, 4);
+  f.current_hash = r.Text(row, 5);
+  f.previous_hash = r.Text(row, 6);
+  f.generation = r.Int(row, 7);
+  f.created_at = r.Int(row, 8);
+  f.rotated_at = r.Int(row, 9);
+  f.idle_expires_at = r.Int(row, 10);
+  f.absolute_expires_at = r.Int(row, 11);
+  f.revoked = r.Bool(row, 12);
+  return f;
+}
+
+}  // namespace
+
+Status PostgresStore::CreateFamily(const RefreshFamily& f) {
+  return Run([&](Connection& conn) {
+    return WriteNone(
+        conn, kInsertFamily,
+        {f.family_id, f.user_id, f.client_id, f.session_hash, f.scope, f.current_hash,
+         f.previous_hash, Num(f.generation), Num(f.created_at), Num(f.rotated_at),
+         Num(f.idle_expires_at), Num(f.absolute_expires_at), f.revoked ? "true" : "false"});
+  });
+}
+
+Result<RefreshFamily> PostgresStore::GetFamily(const std::string& family_id, int64_t now) {
+  return Run([&](Connection& conn) -> Result<RefreshFamily> {
+    Result<RefreshFamily> f =
+        QueryOne(conn, kSelectFamily, "refresh family", {family_id}, ReadFamily);
+    if (f.ok() && !RefreshFamilyLive(*f, now)) return Error::NotFound("refresh family not found");
+    return f;
+  });
+}
+
+Result<RotateResult> PostgresStore::Rotate(const RotateRequest& request) {
+  return Run([&](Connection& conn) -> Result<RotateResult> {
+    for (int attempt = 0; attempt < kRotateAttempts; ++attempt) {
+      Result<RefreshFamily> f =
+          QueryOne(conn, kSelectFamily, "refresh family", {request.family_id}, ReadFamily);
+      if (!f.ok()) return f.error();
+      if (!RefreshFamilyLive(*f, request.now)) {
+        return Error::NotFound("refresh family not found");
+      }
+      const int64_t seen_generation = f->generation;
+      RotateOutcome outcome = ApplyRotation(*f, request);
+      Result<int> changed = Write(conn, kCasFamily,
+                                  {f->family_id, Num(seen_generation), f->current_hash,
+                                   f->previous_hash, Num(f->generation), Num(f->rotated_at),
+                                   Num(f->idle_expires_at), f->revoked ? "true" : "false"});
+      if (!changed.ok()) return changed.error();
+      if (*changed == 1) return RotateResult{outcome, std::move(*f)};
+    }
+    return Error::Unavailable("postgres: refresh family kept changing under rotation");
+  });
+}
+
+Status PostgresStore::RevokeFamily(const std::string& family_id) {
+  return Run([&](Connection& conn) { return WriteNone(conn, kRevokeFamily, {family_id}); });
 }
 
 }  // namespace bulwark

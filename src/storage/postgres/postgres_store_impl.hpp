@@ -23,6 +23,7 @@ class PostgresStore final : public UserStore,
                             public SessionStore,
                             public SigningKeyStore,
                             public RevocationStore,
+                            public RefreshTokenStore,
                             public HealthProbe {
  public:
   PostgresStore(std::unique_ptr<postgres::ConnectionPool> pool, resilience::BreakerOptions breaker,
@@ -75,6 +76,12 @@ class PostgresStore final : public UserStore,
   Status RevokeJti(const std::string& jti, int64_t expires_at) override;
   Result<bool> IsJtiRevoked(const std::string& jti, int64_t now) override;
   Result<int> PurgeExpiredRevocations(int64_t now) override;
+
+  // RefreshTokenStore
+  Status CreateFamily(const RefreshFamily& family) override;
+  Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) override;
+  Result<RotateResult> Rotate(const RotateRequest& request) override;
+  Status RevokeFamily(const std::string& family_id) override;
 
   // HealthProbe: SELECT 1 (through the breaker, like every call).
   Status Ping() override;
