@@ -7,6 +7,7 @@
 #include "redis/redis_client.hpp"
 #include "storage/durable_session_store.hpp"
 #include "storage/postgres/postgres_store.hpp"
+#include "storage/redis/redis_refresh_token_store.hpp"
 #include "storage/redis/redis_revocation_store.hpp"
 #include "storage/redis/redis_session_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
@@ -108,6 +109,10 @@ Result<Stores> OpenStores(const ServeConfig& config, metrics::Registry* metrics)
   if (config.session_durability == "redis") {
     stores.sessions = cache;
     stores.session_durability = "redis";
+    // Refresh families follow the sessions. With write-through they stay in
+    // the relational record, whose rotation is atomic and durable.
+    stores.refresh_tokens =
+        std::make_shared<RedisRefreshTokenStore>(*client, RedisRefreshTokenStoreOptions{});
   } else {
     DurableSessionStore::CacheHooks hooks{
         [cache](const Session& s) { return cache->RestoreSession(s); },
