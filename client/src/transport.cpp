@@ -1,11 +1,13 @@
 #include "transport.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -107,8 +109,15 @@ class Connection {
     wbio_ = BIO_new(BIO_s_mem());
     if (rbio_ == nullptr || wbio_ == nullptr) return SetError(error, "BIO_new failed");
     SSL_set_bio(ssl_, rbio_, wbio_);
-    SSL_set_tlsext_host_name(ssl_, host.c_str());
-    SSL_set1_host(ssl_, host.c_str());
+    in6_addr ip{};
+    bool literal = ::inet_pton(AF_INET, host.c_str(), &ip) == 1 ||
+                   ::inet_pton(AF_INET6, host.c_str(), &ip) == 1;
+    if (literal) {  // no SNI for addresses (RFC 6066 §3); match an IP SAN
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_, host.c_str());
+      SSL_set1_host(ssl_, host.c_str());
+    }
     SSL_set_connect_state(ssl_);
     for (int i = 0; i < 64; ++i) {
       int rc = SSL_do_handshake(ssl_);

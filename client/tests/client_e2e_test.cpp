@@ -36,14 +36,16 @@ std::string ReadFile(const std::string& path) {
 // A replica on a fixed port, so that it can be restarted where the client expects it.
 class Replica {
  public:
-  Replica(TempDir& dir, int port, std::string name)
-      : dir_(dir), port_(port), name_(std::move(name)) {}
+  Replica(TempDir& dir, int port, std::string name,
+          std::map<std::string, std::string> extra_env = {})
+      : dir_(dir), port_(port), name_(std::move(name)), extra_env_(std::move(extra_env)) {}
 
   void Start() {
     ++starts_;
     std::map<std::string, std::string> env = TestEnv(dir_.path());
     env["BULWARK_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
     env["BULWARK_ISSUER"] = kIssuer;
+    for (const auto& [k, v] : extra_env_) env[k] = v;
     process_ =
         std::make_unique<ChildProcess>(std::vector<std::string>{kBinary, "serve"}, env,
                                        dir_.File(name_ + "-" + std::to_string(starts_) + ".log"));
@@ -65,6 +67,7 @@ class Replica {
   TempDir& dir_;
   int port_;
   std::string name_;
+  std::map<std::string, std::string> extra_env_;
   int starts_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
@@ -288,6 +291,60 @@ TEST(ClientE2E, ExampleApplicationChecksTokens) {
   fleet.replicas[1]->process().Signal(SIGKILL);
   for (auto& r : fleet.replicas) ASSERT_TRUE(r->process().Wait(seconds(10)).has_value());
   EXPECT_EQ(run({login.session_token}, "down.log"), 2);
+}
+
+// `bulwark serve` reads BULWARK_TLS_CERT but does not serve TLS yet, so the
+// TLS transport is checked against `openssl s_server -www` (HTTP/1.0, a body
+// delimited by the end of the connection).
+TEST(ClientE2E, HttpsWithACaFileVerifiesTheServer) {
+  TempDir dir;
+  // A self-signed certificate for 127.0.0.1 that is its own CA.
+  ASSERT_EQ(RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", dir.File("key.pem"), "-out",
+                        dir.File("cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1"},
+                       {}, dir.File("openssl.log")),
+            0)
+      << ReadFile(dir.File("openssl.log"));
+  int port = FreePort();
+  ChildProcess server(
+      {"/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+       dir.File("cert.pem"), "-key", dir.File("key.pem"), "-www", "-quiet"},
+      {}, dir.File("s_server.log"));
+  std::string url = "https://127.0.0.1:" + std::to_string(port);
+  auto options = ReplicaOptions({url});
+  options.ca_file = dir.File("cert.pem");
+  options.retry.max_attempts = 1;
+  client::Client c(options);
+  client::Request root;
+  root.target = "/";
+  client::Response r;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        r = c.Call(root);
+        return r.outcome == Outcome::kValid;
+      },
+      seconds(20)))
+      << r.error << "\n"
+      << server.ReadLog();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("TLS"), std::string::npos) << r.body;  // s_server's status page
+
+  // Without the CA the server is not trusted: unavailable, never invalid.
+  auto untrusted_options = ReplicaOptions({url});
+  untrusted_options.retry.max_attempts = 1;
+  client::Client untrusted(untrusted_options);
+  auto v = untrusted.VerifySession("any");
+  EXPECT_EQ(v.outcome, Outcome::kUnavailable);
+  EXPECT_NE(v.error.find("TLS handshake failed"), std::string::npos) << v.error;
+  // A certificate for another name is refused too.
+  auto wrong_name = ReplicaOptions({"https://localhost:" + std::to_string(port)});
+  wrong_name.ca_file = dir.File("cert.pem");
+  wrong_name.retry.max_attempts = 1;
+  client::Client mismatched(wrong_name);
+  auto m = mismatched.Call(root);
+  EXPECT_EQ(m.outcome, Outcome::kUnavailable);
+  EXPECT_NE(m.error.find("TLS handshake failed"), std::string::npos) << m.error;
 }
 
 }  // namespace
