@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/result.hpp"
+#include "storage/client_store.hpp"
 #include "storage/config_store.hpp"
 #include "storage/refresh_token_store.hpp"
 #include "storage/revocation_store.hpp"
@@ -27,6 +28,8 @@ struct Stores {
   std::shared_ptr<RoleStore> roles;
   std::shared_ptr<ConfigStore> config;
   std::shared_ptr<SessionStore> sessions;
+  // OAuth clients (always the relational store).
+  std::shared_ptr<ClientStore> clients;
   // Refresh-token families: Redis when configured, else the relational store.
   std::shared_ptr<RefreshTokenStore> refresh_tokens;
   // Access-token signing keys (always the relational store).

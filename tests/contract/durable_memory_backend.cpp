@@ -4,6 +4,7 @@
 
 #include "storage/durable_session_store.hpp"
 #include "tests/contract/store_contract.hpp"
+#include "tests/support/memory_client_store.hpp"
 #include "tests/support/memory_refresh_token_store.hpp"
 #include "tests/support/memory_store.hpp"
 
@@ -18,6 +19,7 @@ class DurableMemoryBackend final : public StoreBackend {
     auto cache = std::make_shared<MemoryStore>();
     Stores stores = MemoryStore::AsStores(record);
     stores.refresh_tokens = std::make_shared<MemoryRefreshTokenStore>();
+    stores.clients = std::make_shared<MemoryClientStore>();
     DurableSessionStore::CacheHooks hooks;
     hooks.restore = [cache](const Session& s) {
       Status st = cache->DeleteSession(s.token_hash);

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tests/contract/store_contract.hpp"
+#include "tests/support/memory_client_store.hpp"
 #include "tests/support/memory_refresh_token_store.hpp"
 #include "tests/support/memory_store.hpp"
 
@@ -15,6 +16,7 @@ class MemoryBackend final : public StoreBackend {
   Stores CreateFresh() override {
     Stores stores = MemoryStore::AsStores(std::make_shared<MemoryStore>());
     stores.refresh_tokens = std::make_shared<MemoryRefreshTokenStore>();
+    stores.clients = std::make_shared<MemoryClientStore>();
     return stores;
   }
 };

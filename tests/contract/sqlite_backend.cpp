@@ -43,6 +43,7 @@ class SqliteBackend final : public StoreBackend {
     stores.signing_keys = std::shared_ptr<SigningKeyStore>(owner, inner.signing_keys.get());
     stores.revocations = std::shared_ptr<RevocationStore>(owner, inner.revocations.get());
     stores.refresh_tokens = std::shared_ptr<RefreshTokenStore>(owner, inner.refresh_tokens.get());
+    stores.clients = std::shared_ptr<ClientStore>(owner, inner.clients.get());
     stores.database = std::shared_ptr<HealthProbe>(owner, inner.database.get());
     stores.session_backend = std::shared_ptr<HealthProbe>(owner, inner.session_backend.get());
     stores.database_kind = inner.database_kind;

@@ -111,6 +111,19 @@ CREATE TABLE refresh_families (
 CREATE INDEX refresh_families_idle_expires_at ON refresh_families (idle_expires_at);
 )sql";
 
+// OAuth clients (issue 4). Grants and scopes are space-separated tokens.
+constexpr char kMigration4[] = R"sql(
+CREATE TABLE clients (
+  id text COLLATE "C" PRIMARY KEY,
+  secret_hash text NOT NULL,
+  grants text NOT NULL DEFAULT '',
+  scopes text NOT NULL DEFAULT '',
+  certificate text NOT NULL DEFAULT '',
+  disabled boolean NOT NULL DEFAULT false,
+  created_at bigint NOT NULL
+);
+)sql";
+
 // Not prepared: schema_migrations may not exist yet when this is planned.
 Result<int> CurrentVersion(Connection& conn) {
   Result<PgResult> exists =
@@ -174,6 +187,7 @@ const std::vector<Migration>& Migrations() {
       {1, "users roles configuration sessions", kMigration1},
       {2, "signing keys and revoked token ids", kMigration2},
       {3, "refresh token families", kMigration3},
+      {4, "oauth clients", kMigration4},
   };
   return kMigrations;
 }

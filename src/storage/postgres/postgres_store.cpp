@@ -568,6 +568,7 @@ Result<Stores> OpenPostgresStores(const PostgresOptions& options) {
   stores.signing_keys = store;
   stores.revocations = store;
   stores.refresh_tokens = store;
+  stores.clients = store;
   stores.database = store;
   stores.session_backend = store;
   stores.database_kind = "postgres";
@@ -670,6 +671,57 @@ Result<RotateResult> PostgresStore::Rotate(const RotateRequest& request) {
 
 Status PostgresStore::RevokeFamily(const std::string& family_id) {
   return Run([&](Connection& conn) { return WriteNone(conn, kRevokeFamily, {family_id}); });
+}
+
+// --- ClientStore ----------------------------------------------------------------
+
+namespace {
+
+constexpr char kInsertClient[] =
+    "INSERT INTO clients (id, secret_hash, grants, scopes, certificate, disabled, created_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+constexpr char kSelectClient[] =
+    "SELECT id, secret_hash, grants, scopes, certificate, disabled, created_at FROM clients "
+    "WHERE id = $1";
+constexpr char kSelectClients[] =
+    "SELECT id, secret_hash, grants, scopes, certificate, disabled, created_at FROM clients "
+    "ORDER BY id";
+constexpr char kDeleteClient[] = "DELETE FROM clients WHERE id = $1";
+
+Result<OAuthClient> ReadClient(const PgResult& r, int row) {
+  OAuthClient c;
+  c.id = r.Text(row, 0);
+  c.secret_hash = r.Text(row, 1);
+  c.grants = SplitTokens(r.Text(row, 2));
+  c.scopes = SplitTokens(r.Text(row, 3));
+  c.certificate = r.Text(row, 4);
+  c.disabled = r.Bool(row, 5);
+  c.created_at = r.Int(row, 6);
+  return c;
+}
+
+}  // namespace
+
+Status PostgresStore::CreateClient(const OAuthClient& c) {
+  if (Status s = CheckClientTokens(c); !s.ok()) return s;
+  return Run([&](Connection& conn) {
+    return WriteNone(conn, kInsertClient,
+                     {c.id, c.secret_hash, JoinTokens(c.grants), JoinTokens(c.scopes),
+                      c.certificate, c.disabled ? "true" : "false", Num(c.created_at)});
+  });
+}
+
+Result<OAuthClient> PostgresStore::GetClient(const std::string& id) {
+  return Run(
+      [&](Connection& conn) { return QueryOne(conn, kSelectClient, "client", {id}, ReadClient); });
+}
+
+Result<std::vector<OAuthClient>> PostgresStore::ListClients() {
+  return Run([&](Connection& conn) { return QueryAll(conn, kSelectClients, {}, ReadClient); });
+}
+
+Status PostgresStore::DeleteClient(const std::string& id) {
+  return Run([&](Connection& conn) { return WriteOne(conn, kDeleteClient, "client", {id}); });
 }
 
 }  // namespace bulwark

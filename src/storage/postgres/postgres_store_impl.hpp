@@ -24,6 +24,7 @@ class PostgresStore final : public UserStore,
                             public SigningKeyStore,
                             public RevocationStore,
                             public RefreshTokenStore,
+                            public ClientStore,
                             public HealthProbe {
  public:
   PostgresStore(std::unique_ptr<postgres::ConnectionPool> pool, resilience::BreakerOptions breaker,
@@ -76,6 +77,12 @@ class PostgresStore final : public UserStore,
   Status RevokeJti(const std::string& jti, int64_t expires_at) override;
   Result<bool> IsJtiRevoked(const std::string& jti, int64_t now) override;
   Result<int> PurgeExpiredRevocations(int64_t now) override;
+
+  // ClientStore
+  Status CreateClient(const OAuthClient& client) override;
+  Result<OAuthClient> GetClient(const std::string& id) override;
+  Result<std::vector<OAuthClient>> ListClients() override;
+  Status DeleteClient(const std::string& id) override;
 
   // RefreshTokenStore
   Status CreateFamily(const RefreshFamily& family) override;

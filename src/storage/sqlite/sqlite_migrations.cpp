@@ -103,6 +103,19 @@ CREATE TABLE refresh_families (
 CREATE INDEX refresh_families_idle_expires_at ON refresh_families(idle_expires_at);
 )sql";
 
+// OAuth clients (issue 4). Grants and scopes are space-separated tokens.
+constexpr char kMigration4[] = R"sql(
+CREATE TABLE clients (
+  id TEXT PRIMARY KEY NOT NULL,
+  secret_hash TEXT NOT NULL,
+  grants TEXT NOT NULL DEFAULT '',
+  scopes TEXT NOT NULL DEFAULT '',
+  certificate TEXT NOT NULL DEFAULT '',
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+)sql";
+
 // Reads without taking the write lock, so replicas that are already up to
 // date start without queueing behind a busy writer.
 Result<int> CurrentVersion(Connection& conn) {
@@ -150,6 +163,7 @@ const std::vector<Migration>& Migrations() {
       {1, "users roles configuration sessions", kMigration1},
       {2, "signing keys and revoked token ids", kMigration2},
       {3, "refresh token families", kMigration3},
+      {4, "oauth clients", kMigration4},
   };
   return kMigrations;
 }

@@ -662,6 +662,7 @@ Result<Stores> OpenSqliteStores(const SqliteOptions& options) {
   stores.signing_keys = store;
   stores.revocations = store;
   stores.refresh_tokens = store;
+  stores.clients = store;
   stores.database = store;
   stores.session_backend = store;
   stores.database_kind = "sqlite";

@@ -21,6 +21,7 @@ class SqliteStore final : public UserStore,
                           public SigningKeyStore,
                           public RevocationStore,
                           public RefreshTokenStore,
+                          public ClientStore,
                           public HealthProbe {
  public:
   explicit SqliteStore(std::unique_ptr<sqlite::ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -78,6 +79,12 @@ class SqliteStore final : public UserStore,
   Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) override;
   Result<RotateResult> Rotate(const RotateRequest& request) override;
   Status RevokeFamily(const std::string& family_id) override;
+
+  // ClientStore (sqlite_client_store.cpp)
+  Status CreateClient(const OAuthClient& client) override;
+  Result<OAuthClient> GetClient(const std::string& id) override;
+  Result<std::vector<OAuthClient>> ListClients() override;
+  Status DeleteClient(const std::string& id) override;
 
   // HealthProbe
   Status Ping() override;
