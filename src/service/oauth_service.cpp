@@ -1,0 +1,292 @@
+#include "service/oauth_service.hpp"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "crypto/tokens.hpp"
+#include "jwt/jwt.hpp"
+#include "log/logger.hpp"
+#include "service/auth_service.hpp"
+
+namespace bulwark {
+
+namespace {
+
+constexpr std::size_t kMaxOAuthTokenBytes = 8192;
+constexpr std::string_view kSecretPrefix = "sha256:";
+
+OAuthError Err(std::string code, std::string description) {
+  return OAuthError{std::move(code), std::move(description)};
+}
+
+OAuthError StoreDown(const Error& e) {
+  return Err("temporarily_unavailable", "a store is unavailable: " + e.message());
+}
+
+bool Contains(const std::vector<std::string>& list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+std::vector<std::string> SplitScope(std::string_view scope) {
+  return SplitTokens(std::string(scope));
+}
+
+std::string JoinScope(const std::vector<std::string>& scopes) { return JoinTokens(scopes); }
+
+}  // namespace
+
+std::string RefreshFamilyIdOf(std::string_view token) {
+  std::size_t dot = token.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 >= token.size()) return "";
+  if (token.find('.', dot + 1) != std::string_view::npos) return "";  // a JWT has two dots
+  std::string_view family = token.substr(0, dot);
+  for (char c : token) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return "";
+  }
+  return std::string(family);
+}
+
+std::string OAuthService::HashClientSecret(std::string_view secret) {
+  // Client secrets are generated, high-entropy strings (the CLI insists on
+  // 32+ characters), so a fast hash suffices and keeps the token endpoint fast.
+  return std::string(kSecretPrefix) + Sha256Hex(secret);
+}
+
+OAuthService::OAuthService(ClientStore& clients, RefreshTokenStore& refresh, SessionStore& sessions,
+                           RevocationStore& revocations, KeyService& keys, const Clock& clock,
+                           metrics::Registry& metrics, OAuthOptions options)
+    : clients_(clients),
+      refresh_(refresh),
+      sessions_(sessions),
+      revocations_(revocations),
+      keys_(keys),
+      clock_(clock),
+      options_(std::move(options)),
+      grants_client_credentials_(metrics.GetCounter("bulwark_oauth_grants_total",
+                                                    "Tokens issued by grant",
+                                                    {{"grant", "client_credentials"}})),
+      grants_refresh_(metrics.GetCounter("bulwark_oauth_grants_total", "Tokens issued by grant",
+                                         {{"grant", "refresh_token"}})),
+      refresh_reuse_(metrics.GetCounter(
+          "bulwark_refresh_reuse_total",
+          "Rotated refresh tokens presented again: each revoked its whole family")),
+      invalid_client_(metrics.GetCounter("bulwark_oauth_invalid_client_total",
+                                         "Failed OAuth client authentications")) {
+  if (options_.audience.empty()) options_.audience = options_.issuer;
+}
+
+OAuthResult<OAuthClient> OAuthService::AuthenticateClient(std::string_view client_id,
+                                                          std::string_view secret) {
+  const std::string presented = HashClientSecret(secret);
+  Result<OAuthClient> client = clients_.GetClient(std::string(client_id));
+  if (!client.ok() && !client.error().IsNotFound()) return StoreDown(client.error());
+  // Same comparison work whether or not the client exists.
+  const std::string stored = client.ok() ? client->secret_hash : HashClientSecret("\x01unknown");
+  const bool match = ConstantTimeEquals(presented, stored);
+  if (!client.ok() || !match || client->disabled || client_id.empty()) {
+    invalid_client_.Inc();
+    return Err("invalid_client", "client authentication failed");
+  }
+  return std::move(*client);
+}
+
+Result<std::string> OAuthService::SignAccessToken(const std::string& sub,
+                                                  const std::string& username,
+                                                  const std::vector<std::string>& roles,
+                                                  const std::string& client_id,
+                                                  const std::string& scope, int64_t now) {
+  jwt::Claims claims;
+  claims.iss = options_.issuer;
+  claims.sub = sub;
+  claims.aud = {options_.audience};
+  claims.iat = now;
+  claims.exp = now + options_.access_token_ttl_seconds;
+  claims.jti = RandomHex(16);
+  claims.roles = roles;
+  claims.username = username;
+  claims.client_id = client_id;
+  claims.scope = scope;
+  return keys_.Sign(claims);
+}
+
+OAuthResult<TokenResponse> OAuthService::ClientCredentials(const OAuthClient& client,
+                                                           std::string_view scope) {
+  if (!Contains(client.grants, "client_credentials")) {
+    return Err("unauthorized_client", "the client may not use client_credentials");
+  }
+  std::vector<std::string> requested = SplitScope(scope);
+  if (requested.empty()) requested = client.scopes;
+  for (const std::string& s : requested) {
+    if (!Contains(client.scopes, s)) return Err("invalid_scope", "scope not allowed: " + s);
+  }
+  const int64_t now = clock_.NowUnix();
+  const std::string granted = JoinScope(requested);
+  auto token = SignAccessToken(client.id, "", {}, client.id, granted, now);
+  if (!token.ok()) return StoreDown(token.error());
+  grants_client_credentials_.Inc();
+  return TokenResponse{std::move(*token), options_.access_token_ttl_seconds, "", granted};
+}
+
+Result<std::string> OAuthService::IssueRefreshToken(const Session& session,
+                                                    const std::string& client_id) {
+  const int64_t now = clock_.NowUnix();
+  RefreshFamily f;
+  f.family_id = Base64UrlEncode(RandomHex(16));  // 32 hex chars -> 43 url-safe chars
+  f.user_id = session.user_id;
+  f.client_id = client_id;
+  f.session_hash = session.token_hash;
+  const std::string token = f.family_id + "." + NewSessionToken();
+  f.current_hash = Sha256Hex(token);
+  f.created_at = now;
+  f.rotated_at = now;
+  f.absolute_expires_at = now + options_.refresh_absolute_ttl_seconds;
+  f.idle_expires_at = std::min(now + options_.refresh_idle_ttl_seconds, f.absolute_expires_at);
+  if (Status st = refresh_.CreateFamily(f); !st.ok()) return st.error();
+  return token;
+}
+
+OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
+                                                 const std::string& client_id) {
+  if (refresh_token.size() > kMaxOAuthTokenBytes) return Err("invalid_grant", "malformed token");
+  const std::string family_id = RefreshFamilyIdOf(refresh_token);
+  if (family_id.empty()) return Err("invalid_grant", "malformed refresh token");
+  const int64_t now = clock_.NowUnix();
+  auto family = refresh_.GetFamily(family_id, now);
+  if (!family.ok()) {
+    if (family.error().IsNotFound()) return Err("invalid_grant", "unknown or expired token");
+    return StoreDown(family.error());
+  }
+  // Bound to the client it was issued to (RFC 6749 §6).
+  if (family->client_id != client_id) return Err("invalid_grant", "token issued to another client");
+  // Bound to its session: a logout or a revocation ends the family too.
+  auto session = sessions_.GetSession(family->session_hash, now);
+  if (!session.ok()) {
+    if (!session.error().IsNotFound()) return StoreDown(session.error());
+    (void)refresh_.RevokeFamily(family_id);
+    return Err("invalid_grant", "the session of this token has ended");
+  }
+  const std::string next = family_id + "." + NewSessionToken();
+  RotateRequest request;
+  request.family_id = family_id;
+  request.presented_hash = Sha256Hex(refresh_token);
+  request.next_hash = Sha256Hex(next);
+  request.now = now;
+  request.idle_ttl_seconds = options_.refresh_idle_ttl_seconds;
+  request.grace_seconds = options_.refresh_grace_seconds;
+  auto rotated = refresh_.Rotate(request);
+  if (!rotated.ok()) {
+    if (rotated.error().IsNotFound()) return Err("invalid_grant", "unknown or expired token");
+    return StoreDown(rotated.error());
+  }
+  if (rotated->outcome == RotateOutcome::kReuseDetected) {
+    refresh_reuse_.Inc();
+    log::Warn("refresh token reuse: family revoked",
+              {{"user_id", family->user_id}, {"client_id", family->client_id}});
+    return Err("invalid_grant", "refresh token reuse detected; every token of it is revoked");
+  }
+  auto access = SignAccessToken(session->user_id, session->username, session->roles, client_id,
+                                family->scope, now);
+  if (!access.ok()) return StoreDown(access.error());
+  grants_refresh_.Inc();
+  return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, next, family->scope};
+}
+
+OAuthResult<Introspection> OAuthService::Introspect(std::string_view token) {
+  Introspection out;
+  if (token.empty() || token.size() > kMaxOAuthTokenBytes) return out;
+  const int64_t now = clock_.NowUnix();
+  if (LooksLikeJwt(token)) {
+    auto ring = keys_.Current();
+    jwt::ValidationOptions v;
+    v.issuer = options_.issuer;
+    v.now = now;
+    v.leeway_seconds = options_.leeway_seconds;
+    auto claims = jwt::Validate(token, ring->keys, v);
+    if (!claims.ok()) return out;
+    auto revoked = revocations_.IsJtiRevoked(claims->jti, now);
+    if (!revoked.ok()) return StoreDown(revoked.error());
+    if (*revoked) return out;
+    out.active = true;
+    out.token_type = "access_token";
+    out.sub = claims->sub;
+    out.username = claims->username;
+    out.client_id = claims->client_id;
+    out.scope = claims->scope;
+    out.iss = claims->iss;
+    out.jti = claims->jti;
+    out.aud = claims->aud;
+    out.exp = claims->exp;
+    out.iat = claims->iat;
+    return out;
+  }
+  if (std::string family_id = RefreshFamilyIdOf(token); !family_id.empty()) {
+    auto family = refresh_.GetFamily(family_id, now);
+    if (!family.ok()) {
+      if (family.error().IsNotFound()) return out;
+      return StoreDown(family.error());
+    }
+    if (!ConstantTimeEquals(Sha256Hex(token), family->current_hash)) return out;
+    out.active = true;
+    out.token_type = "refresh_token";
+    out.sub = family->user_id;
+    out.client_id = family->client_id;
+    out.scope = family->scope;
+    out.iss = options_.issuer;
+    out.exp = family->idle_expires_at;
+    out.iat = family->rotated_at;
+    return out;
+  }
+  if (LooksLikeSessionToken(token)) {
+    auto session = sessions_.GetSession(Sha256Hex(token), now);
+    if (!session.ok()) {
+      if (session.error().IsNotFound()) return out;
+      return StoreDown(session.error());
+    }
+    out.active = true;
+    out.token_type = "session";
+    out.sub = session->user_id;
+    out.username = session->username;
+    out.iss = options_.issuer;
+    out.exp = session->expires_at;
+    out.iat = session->created_at;
+    return out;
+  }
+  return out;
+}
+
+OAuthResult<bool> OAuthService::Revoke(std::string_view token) {
+  if (token.empty() || token.size() > kMaxOAuthTokenBytes) return true;
+  const int64_t now = clock_.NowUnix();
+  if (LooksLikeJwt(token)) {
+    jwt::ValidationOptions v;
+    v.issuer = options_.issuer;
+    v.now = now;
+    v.leeway_seconds = options_.leeway_seconds;
+    auto claims = jwt::Validate(token, keys_.Current()->keys, v);
+    if (!claims.ok()) return true;  // invalid tokens need no revoking (RFC 7009 §2.2)
+    if (Status st = revocations_.RevokeJti(claims->jti, claims->exp); !st.ok()) {
+      return StoreDown(st.error());
+    }
+    return true;
+  }
+  if (std::string family_id = RefreshFamilyIdOf(token); !family_id.empty()) {
+    auto family = refresh_.GetFamily(family_id, now);
+    if (!family.ok()) {
+      if (family.error().IsNotFound()) return true;
+      return StoreDown(family.error());
+    }
+    // Only a holder of one of its tokens may revoke a family.
+    const std::string hash = Sha256Hex(token);
+    if (ConstantTimeEquals(hash, family->current_hash) ||
+        ConstantTimeEquals(hash, family->previous_hash)) {
+      if (Status st = refresh_.RevokeFamily(family_id); !st.ok()) return StoreDown(st.error());
+    }
+    return true;
+  }
+  return true;
+}
+
+}  // namespace bulwark

@@ -1,0 +1,120 @@
+// OAuth 2.0 use cases (RFC 6749, 7662, 7009) over the stores: client
+// authentication, the client_credentials and refresh_token grants, refresh
+// tokens bound to a session and rotated on every use (reuse revokes the
+// family), introspection and revocation. No HTTP here: errors carry the RFC
+// 6749 §5.2 code in OAuthError::code and the API maps them to statuses.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "metrics/registry.hpp"
+#include "service/key_service.hpp"
+#include "storage/client_store.hpp"
+#include "storage/refresh_token_store.hpp"
+#include "storage/revocation_store.hpp"
+#include "storage/session_store.hpp"
+
+namespace bulwark {
+
+struct OAuthOptions {
+  std::string issuer;
+  std::string audience;  // "aud" of access tokens; empty: the issuer
+  int64_t access_token_ttl_seconds = 300;
+  int64_t leeway_seconds = 30;
+  int64_t refresh_idle_ttl_seconds = 24 * 3600;           // unused this long: gone
+  int64_t refresh_absolute_ttl_seconds = 30 * 24 * 3600;  // never valid longer
+  int64_t refresh_grace_seconds = 10;  // the previous token still re-issues (lost response)
+};
+
+// An RFC 6749 §5.2 error: `code` is "invalid_client", "invalid_grant",
+// "invalid_request", "invalid_scope", "unauthorized_client",
+// "unsupported_grant_type", or "temporarily_unavailable" (a store is down).
+struct OAuthError {
+  std::string code;
+  std::string description;
+};
+
+template <typename T>
+using OAuthResult = std::variant<T, OAuthError>;
+
+struct TokenResponse {
+  std::string access_token;
+  int64_t expires_in = 0;
+  std::string refresh_token;  // empty when none is issued
+  std::string scope;
+};
+
+// RFC 7662 answer: active, and when active the claims worth returning.
+struct Introspection {
+  bool active = false;
+  std::string token_type;  // "access_token", "refresh_token", "session"
+  std::string sub, username, client_id, scope, iss, jti;
+  std::vector<std::string> aud;
+  int64_t exp = 0, iat = 0;
+};
+
+// Thread-safe; every method blocks on stores (call from the store pool).
+class OAuthService {
+ public:
+  OAuthService(ClientStore& clients, RefreshTokenStore& refresh, SessionStore& sessions,
+               RevocationStore& revocations, KeyService& keys, const Clock& clock,
+               metrics::Registry& metrics, OAuthOptions options);
+
+  // Checks a client's secret in constant time; an unknown client costs the
+  // same. invalid_client for unknown, disabled or wrong secret.
+  OAuthResult<OAuthClient> AuthenticateClient(std::string_view client_id, std::string_view secret);
+
+  // grant_type=client_credentials: an access token for the client itself
+  // (sub = client_id), no refresh token (RFC 6749 §4.4.3). `scope` must be a
+  // subset of the client's scopes; empty asks for all of them.
+  OAuthResult<TokenResponse> ClientCredentials(const OAuthClient& client, std::string_view scope);
+
+  // A new refresh-token family bound to a session (at login); the token is
+  // "<family_id>.<secret>", returned once.
+  Result<std::string> IssueRefreshToken(const Session& session, const std::string& client_id);
+
+  // grant_type=refresh_token (and POST /v1/auth/refresh with client_id ""):
+  // rotates the token and returns a new access + refresh token. A rotated
+  // token presented again after the grace window revokes the family
+  // (invalid_grant); a token whose session has ended is invalid_grant too.
+  OAuthResult<TokenResponse> Refresh(std::string_view refresh_token, const std::string& client_id);
+
+  // RFC 7662. A token it cannot vouch for is {active: false}; only a store
+  // outage is an error (temporarily_unavailable).
+  OAuthResult<Introspection> Introspect(std::string_view token);
+
+  // RFC 7009: revokes a refresh token's family or an access token's jti;
+  // unknown tokens are fine (OK).
+  OAuthResult<bool> Revoke(std::string_view token);
+
+  // For tests and the CLI: the stored form of a client secret.
+  static std::string HashClientSecret(std::string_view secret);
+
+ private:
+  Result<std::string> SignAccessToken(const std::string& sub, const std::string& username,
+                                      const std::vector<std::string>& roles,
+                                      const std::string& client_id, const std::string& scope,
+                                      int64_t now);
+
+  ClientStore& clients_;
+  RefreshTokenStore& refresh_;
+  SessionStore& sessions_;
+  RevocationStore& revocations_;
+  KeyService& keys_;
+  const Clock& clock_;
+  OAuthOptions options_;
+  metrics::Counter& grants_client_credentials_;
+  metrics::Counter& grants_refresh_;
+  metrics::Counter& refresh_reuse_;
+  metrics::Counter& invalid_client_;
+};
+
+// "<family_id>.<secret>" -> family id; empty when the shape is wrong.
+std::string RefreshFamilyIdOf(std::string_view refresh_token);
+
+}  // namespace bulwark
