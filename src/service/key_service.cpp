@@ -138,8 +138,11 @@ Status KeyService::RefreshLocked() {
         return created.error();
       }
       changed = true;  // ours or another replica's: read again
-    } else if (next != nullptr && (active == nullptr || next->activated_at <= now)) {
-      // Promotion. Retire first: the store allows one active key. With no
+    } else if (next != nullptr &&
+               (active == nullptr || next->created_at + publish_delay() <= now)) {
+      // Promotion, once this replica's own JWKS cache lifetime (the max-age
+      // it serves) has passed since the key was published, whatever the
+      // rotating process configured. Retire first: the store allows one active key. With no
       // active key at all (a promotion interrupted between its two steps)
       // the next key is promoted at once.
       if (active != nullptr) {

@@ -27,7 +27,8 @@ struct SigningKeyRecord {
   std::string public_jwk;   // JSON object, stored verbatim
   KeyState state = KeyState::kNext;
   int64_t created_at = 0;
-  // next: when it may start signing (its publish time has passed);
+  // next: when it is planned to start signing (each replica promotes it once
+  // its own JWKS cache lifetime has passed since created_at);
   // active / retired: when it started signing.
   int64_t activated_at = 0;
   int64_t retired_at = 0;  // 0 until retired
