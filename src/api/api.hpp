@@ -10,6 +10,7 @@
 #include "service/auth_service.hpp"
 #include "service/health_monitor.hpp"
 #include "service/key_service.hpp"
+#include "service/oauth_service.hpp"
 
 namespace bulwark::api {
 
@@ -33,6 +34,7 @@ struct ApiContext {
   CookieOptions cookie;
   KeyService* keys = nullptr;  // null: no JWKS, discovery or key administration routes
   DiscoveryOptions discovery{};
+  OAuthService* oauth = nullptr;  // null: no /oauth2/* or /v1/auth/refresh routes
 };
 
 // Registers every route. `context` must outlive the router.

@@ -4,6 +4,7 @@
 
 #include "api/handlers.hpp"
 #include "api/json_support.hpp"
+#include "log/logger.hpp"
 
 namespace bulwark::api {
 namespace {
@@ -45,7 +46,8 @@ HttpResponse LoginFailure(const Error& error) {
   return ErrorResponse(error);
 }
 
-HttpResponse LoginSuccess(const CookieOptions& cookie, const LoginResult& result) {
+HttpResponse LoginSuccess(const CookieOptions& cookie, const LoginResult& result,
+                          OAuthService* oauth) {
   const Session& s = result.session;
   int64_t ttl = s.expires_at - s.created_at;
   json::object out{{"session_token", result.session_token},
@@ -58,6 +60,16 @@ HttpResponse LoginSuccess(const CookieOptions& cookie, const LoginResult& result
   if (!result.access_token.empty()) {
     out["access_token"] = result.access_token;
     out["access_token_expires_in"] = result.access_token_expires_in;
+  }
+  if (oauth != nullptr) {
+    // A refresh token bound to this session (rotated by POST /v1/auth/refresh).
+    // Without one the login still stands: the session and access token work.
+    auto refresh = oauth->IssueRefreshToken(s, "");
+    if (refresh.ok()) {
+      out["refresh_token"] = *refresh;
+    } else {
+      log::Warn("no refresh token issued at login", {{"error", refresh.error().message()}});
+    }
   }
   auto response = JsonResponse(200, out);
   response.SetHeader("Set-Cookie", SessionCookie(cookie, result.session_token, ttl));
@@ -88,7 +100,7 @@ Reply Login(ApiContext& ctx, HttpRequest& req) {
     return Reply::Then(Executor::kStore, [&ctx, attempt]() -> Reply {
       auto result = ctx.auth.CompleteLogin(*attempt);
       if (!result.ok()) return LoginFailure(result.error());
-      return LoginSuccess(ctx.cookie, *result);
+      return LoginSuccess(ctx.cookie, *result, ctx.oauth);
     });
   });
 }

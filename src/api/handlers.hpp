@@ -15,6 +15,8 @@ void RegisterAdminRoutes(http::Router& router, ApiContext& context);
 void RegisterSystemRoutes(http::Router& router, ApiContext& context);
 // /.well-known/jwks.json, /.well-known/openid-configuration, /v1/admin/keys.
 void RegisterKeyRoutes(http::Router& router, ApiContext& context);
+// /oauth2/token, /oauth2/introspect, /oauth2/revoke, /v1/auth/refresh.
+void RegisterOAuthRoutes(http::Router& router, ApiContext& context);
 
 // Returns an error response unless the caller's session (or access token)
 // carries the admin role.

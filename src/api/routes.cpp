@@ -7,6 +7,7 @@ void RegisterRoutes(http::Router& router, ApiContext& context) {
   RegisterAuthRoutes(router, context);
   RegisterAdminRoutes(router, context);
   if (context.keys != nullptr) RegisterKeyRoutes(router, context);
+  if (context.oauth != nullptr) RegisterOAuthRoutes(router, context);
 }
 
 std::optional<std::string> PresentedToken(const http::HttpRequest& request,

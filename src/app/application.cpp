@@ -247,6 +247,14 @@ int Application::Run() {
                           &keys,
                           api::DiscoveryOptions{config_.issuer, config_.jwks_max_age_seconds,
                                                 config_.signing_algorithm}};
+  OAuthOptions oauth_options;
+  oauth_options.issuer = config_.issuer;
+  oauth_options.audience = config_.access_token_audience;
+  oauth_options.access_token_ttl_seconds = config_.access_token_ttl_seconds;
+  oauth_options.leeway_seconds = keys.options().leeway_seconds;
+  OAuthService oauth(*stores->clients, *stores->refresh_tokens, *stores->sessions,
+                     *stores->revocations, keys, clock, metrics, oauth_options);
+  context.oauth = &oauth;
   http::Router router;
   api::RegisterRoutes(router, context);
 

@@ -18,6 +18,7 @@
 #include "log/logger.hpp"
 #include "service/admin_service.hpp"
 #include "service/key_service.hpp"
+#include "service/oauth_service.hpp"
 
 namespace bulwark::cli {
 namespace {
@@ -52,6 +53,7 @@ class AdminRuntime {
   }
   AdminService& admin() { return admin_; }
   KeyService& keys() { return keys_; }
+  ClientStore& clients() { return *stores_.clients; }
 
  private:
   AdminRuntime(const ServeConfig& config, Stores stores)
@@ -96,6 +98,17 @@ int WithAdmin(const FlagValues& flags, Fn fn) {
   if (!runtime.ok()) return Fail(runtime.error());
   return fn((*runtime)->admin());
 }
+
+// Runs `fn(clients)` with an opened runtime.
+template <typename Fn>
+int WithClients(const FlagValues& flags, Fn fn) {
+  auto runtime = AdminRuntime::Open(flags);
+  if (!runtime.ok()) return Fail(runtime.error());
+  return fn((*runtime)->clients());
+}
+
+// Client secrets are checked with a fast hash, so they must carry their own entropy.
+constexpr std::size_t kMinClientSecretBytes = 32;
 
 // Runs `fn(keys)` with an opened runtime (loads or bootstraps the keys first).
 template <typename Fn>
@@ -327,6 +340,76 @@ int Main(int argc, char** argv) {
       if (!next.ok()) return Fail(next.error());
       std::cout << next->kid << "  " << KeyStateName(next->state)
                 << "  activates_at=" << next->activated_at << "\n";
+      return kExitOk;
+    });
+  });
+
+  // client add/list/delete (OAuth clients, SPEC §2)
+  CLI::App* client = app.add_subcommand("client", "Manage OAuth clients");
+  client->require_subcommand(1);
+  std::string client_id;
+  std::vector<std::string> client_grants, client_scopes;
+  bool secret_stdin = false;
+  CLI::App* client_add = client->add_subcommand(
+      "add", "Register a client (the secret is read from stdin and stored only as a hash)");
+  client_add->add_option("--id", client_id, "client_id")->required();
+  client_add
+      ->add_flag("--secret-stdin", secret_stdin,
+                 "Read the secret (at least 32 characters) from standard input")
+      ->required();
+  client_add
+      ->add_option("--grant", client_grants,
+                   "Allowed grant (repeatable): client_credentials, refresh_token "
+                   "(default client_credentials)")
+      ->check(CLI::IsMember({"client_credentials", "refresh_token"}));
+  client_add->add_option("--scope", client_scopes, "Allowed scope (repeatable)");
+  AddDataDir(client_add, flags);
+  client_add->callback([&] {
+    auto secret = ReadPasswordFromStdin();
+    if (!secret.ok()) {
+      exit_code = Fail(Error::InvalidArgument("--secret-stdin: no secret on standard input"));
+      return;
+    }
+    if (secret->size() < kMinClientSecretBytes) {
+      exit_code =
+          Fail(Error::InvalidArgument("--secret-stdin: the secret must have at least " +
+                                      std::to_string(kMinClientSecretBytes) + " characters"));
+      return;
+    }
+    exit_code = WithClients(flags, [&](ClientStore& clients) {
+      OAuthClient c;
+      c.id = client_id;
+      c.secret_hash = OAuthService::HashClientSecret(*secret);
+      c.grants =
+          client_grants.empty() ? std::vector<std::string>{"client_credentials"} : client_grants;
+      c.scopes = client_scopes;
+      c.created_at = SystemClock().NowUnix();
+      if (Status st = clients.CreateClient(c); !st.ok()) return Fail(st.error());
+      std::cout << "client " << c.id << " added\n";
+      return kExitOk;
+    });
+  });
+  CLI::App* client_list = client->add_subcommand("list", "List clients (never their secrets)");
+  AddDataDir(client_list, flags);
+  client_list->callback([&] {
+    exit_code = WithClients(flags, [&](ClientStore& clients) {
+      auto all = clients.ListClients();
+      if (!all.ok()) return Fail(all.error());
+      for (const auto& c : *all) {
+        std::cout << c.id << "  grants=" << JoinTokens(c.grants)
+                  << "  scopes=" << (c.scopes.empty() ? "-" : JoinTokens(c.scopes))
+                  << (c.disabled ? "  disabled" : "") << "\n";
+      }
+      return kExitOk;
+    });
+  });
+  CLI::App* client_delete = client->add_subcommand("delete", "Delete a client");
+  client_delete->add_option("--id", client_id, "client_id")->required();
+  AddDataDir(client_delete, flags);
+  client_delete->callback([&] {
+    exit_code = WithClients(flags, [&](ClientStore& clients) {
+      if (Status st = clients.DeleteClient(client_id); !st.ok()) return Fail(st.error());
+      std::cout << "client " << client_id << " deleted\n";
       return kExitOk;
     });
   });

@@ -26,5 +26,8 @@ std::string Base64UrlEncode(std::string_view data);
 // no whitespace, zero unused trailing bits (one text per byte string);
 // nullopt otherwise.
 std::optional<std::string> Base64UrlDecode(std::string_view text);
+// Standard base64 with padding (RFC 4648 §4), e.g. HTTP Basic credentials;
+// nullopt for anything else.
+std::optional<std::string> Base64Decode(std::string_view text);
 
 }  // namespace bulwark

@@ -134,3 +134,18 @@ TEST_F(TokensTest, Base64UrlDecodeIsStrict) {
 
 }  // namespace
 }  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+TEST(Base64DecodeTest, DecodesStandardPaddedBase64Only) {
+  EXPECT_EQ(Base64Decode("cmVwb3J0czpzM2NyZXQ="), std::optional<std::string>("reports:s3cret"));
+  EXPECT_EQ(Base64Decode(""), std::optional<std::string>(""));
+  EXPECT_EQ(Base64Decode("YQ=="), std::optional<std::string>("a"));
+  EXPECT_EQ(Base64Decode("YQ"), std::nullopt);        // padding required
+  EXPECT_EQ(Base64Decode("Y-_="), std::nullopt);      // URL-safe alphabet is not this one
+  EXPECT_EQ(Base64Decode("YQ==junk"), std::nullopt);  // trailing data
+}
+
+}  // namespace
+}  // namespace bulwark

@@ -1,0 +1,211 @@
+// OAuth 2.0 endpoints: POST /oauth2/token (client_credentials, refresh_token;
+// RFC 6749), /oauth2/introspect (RFC 7662), /oauth2/revoke (RFC 7009), and the
+// first-party POST /v1/auth/refresh. Clients authenticate with HTTP Basic
+// (client_secret_basic) or form fields (client_secret_post). Errors follow RFC
+// 6749 §5.2: {"error": code, "error_description": ...}.
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+
+#include "api/handlers.hpp"
+#include "api/json_support.hpp"
+#include "crypto/tokens.hpp"
+
+namespace bulwark::api {
+namespace {
+
+using http::Executor;
+using http::HttpRequest;
+using http::HttpResponse;
+namespace json = boost::json;
+
+constexpr std::size_t kMaxFormFields = 32;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded -> fields; nullopt when malformed or a
+// field repeats (RFC 6749 §3.2: parameters must not be included more than once).
+std::optional<std::unordered_map<std::string, std::string>> ParseForm(std::string_view body) {
+  std::unordered_map<std::string, std::string> out;
+  auto decode = [](std::string_view in, std::string* dst) {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        *dst += ' ';
+      } else if (in[i] == '%') {
+        if (i + 2 >= in.size()) return false;
+        int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+        if (hi < 0 || lo < 0) return false;
+        *dst += static_cast<char>(hi * 16 + lo);
+        i += 2;
+      } else {
+        *dst += in[i];
+      }
+    }
+    return true;
+  };
+  while (!body.empty()) {
+    std::size_t amp = body.find('&');
+    std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+    if (pair.empty()) continue;
+    std::size_t eq = pair.find('=');
+    std::string key, value;
+    if (!decode(pair.substr(0, eq), &key)) return std::nullopt;
+    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), &value)) return std::nullopt;
+    if (out.size() >= kMaxFormFields || !out.emplace(std::move(key), std::move(value)).second) {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+HttpResponse OAuthErrorResponse(const OAuthError& e) {
+  int status = 400;
+  if (e.code == "invalid_client") status = 401;
+  if (e.code == "temporarily_unavailable") status = 503;
+  json::object body{{"error", e.code}, {"error_description", e.description}};
+  HttpResponse r = JsonResponse(status, body);
+  if (status == 401) r.SetHeader("WWW-Authenticate", "Basic realm=\"bulwark\"");
+  if (status == 503) r.SetHeader("Retry-After", "1");
+  r.SetHeader("Pragma", "no-cache");
+  return r;
+}
+
+HttpResponse InvalidRequest(std::string description) {
+  return OAuthErrorResponse(OAuthError{"invalid_request", std::move(description)});
+}
+
+HttpResponse TokenJson(const TokenResponse& t) {
+  json::object out{
+      {"access_token", t.access_token}, {"token_type", "Bearer"}, {"expires_in", t.expires_in}};
+  if (!t.refresh_token.empty()) out["refresh_token"] = t.refresh_token;
+  if (!t.scope.empty()) out["scope"] = t.scope;
+  HttpResponse r = JsonResponse(200, out);
+  r.SetHeader("Pragma", "no-cache");
+  return r;
+}
+
+// client_secret_basic or client_secret_post (not both: RFC 6749 §2.3).
+OAuthResult<OAuthClient> AuthenticateClient(
+    OAuthService& oauth, const HttpRequest& req,
+    const std::unordered_map<std::string, std::string>& form) {
+  const std::string* auth = req.Header("Authorization");
+  const bool in_body = form.count("client_secret") > 0;
+  if (auth != nullptr && auth->size() > 6 && (auth->compare(0, 6, "Basic ") == 0)) {
+    if (in_body) return OAuthError{"invalid_request", "use one client authentication method"};
+    auto decoded = Base64Decode(std::string_view(*auth).substr(6));
+    if (!decoded) return OAuthError{"invalid_client", "malformed Basic credentials"};
+    std::size_t colon = decoded->find(':');
+    if (colon == std::string::npos)
+      return OAuthError{"invalid_client", "malformed Basic credentials"};
+    return oauth.AuthenticateClient(decoded->substr(0, colon), decoded->substr(colon + 1));
+  }
+  auto id = form.find("client_id");
+  auto secret = form.find("client_secret");
+  if (id == form.end() || secret == form.end()) {
+    return OAuthError{"invalid_client", "client authentication required"};
+  }
+  return oauth.AuthenticateClient(id->second, secret->second);
+}
+
+std::string Field(const std::unordered_map<std::string, std::string>& form, const char* key) {
+  auto it = form.find(key);
+  return it == form.end() ? "" : it->second;
+}
+
+HttpResponse Token(ApiContext& ctx, HttpRequest& req) {
+  auto form = ParseForm(req.body);
+  if (!form) return InvalidRequest("the body must be application/x-www-form-urlencoded");
+  auto client = AuthenticateClient(*ctx.oauth, req, *form);
+  if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
+  const OAuthClient& c = std::get<OAuthClient>(client);
+  const std::string grant = Field(*form, "grant_type");
+  OAuthResult<TokenResponse> result = OAuthError{"unsupported_grant_type", "unsupported grant"};
+  if (grant.empty()) return InvalidRequest("grant_type is required");
+  if (grant == "client_credentials") {
+    result = ctx.oauth->ClientCredentials(c, Field(*form, "scope"));
+  } else if (grant == "refresh_token") {
+    if (std::find(c.grants.begin(), c.grants.end(), "refresh_token") == c.grants.end()) {
+      return OAuthErrorResponse({"unauthorized_client", "the client may not refresh"});
+    }
+    const std::string token = Field(*form, "refresh_token");
+    if (token.empty()) return InvalidRequest("refresh_token is required");
+    result = ctx.oauth->Refresh(token, c.id);
+  }
+  if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
+  return TokenJson(std::get<TokenResponse>(result));
+}
+
+HttpResponse Introspect(ApiContext& ctx, HttpRequest& req) {
+  auto form = ParseForm(req.body);
+  if (!form) return InvalidRequest("the body must be application/x-www-form-urlencoded");
+  auto client = AuthenticateClient(*ctx.oauth, req, *form);
+  if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
+  if (form->count("token") == 0) return InvalidRequest("token is required");
+  auto result = ctx.oauth->Introspect(Field(*form, "token"));
+  if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
+  const Introspection& i = std::get<Introspection>(result);
+  json::object out{{"active", i.active}};
+  if (i.active) {
+    out["token_type"] = i.token_type;
+    if (!i.sub.empty()) out["sub"] = i.sub;
+    if (!i.username.empty()) out["username"] = i.username;
+    if (!i.client_id.empty()) out["client_id"] = i.client_id;
+    if (!i.scope.empty()) out["scope"] = i.scope;
+    if (!i.iss.empty()) out["iss"] = i.iss;
+    if (!i.jti.empty()) out["jti"] = i.jti;
+    if (!i.aud.empty()) {
+      json::array aud;
+      for (const auto& a : i.aud) aud.emplace_back(a);
+      out["aud"] = std::move(aud);
+    }
+    out["exp"] = i.exp;
+    out["iat"] = i.iat;
+  }
+  return JsonResponse(200, out);
+}
+
+HttpResponse Revoke(ApiContext& ctx, HttpRequest& req) {
+  auto form = ParseForm(req.body);
+  if (!form) return InvalidRequest("the body must be application/x-www-form-urlencoded");
+  auto client = AuthenticateClient(*ctx.oauth, req, *form);
+  if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
+  if (form->count("token") == 0) return InvalidRequest("token is required");
+  auto result = ctx.oauth->Revoke(Field(*form, "token"));
+  if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
+  HttpResponse r;
+  r.status = 200;
+  return r;
+}
+
+// First-party refresh: {"refresh_token": "..."} from a token issued at login.
+HttpResponse RefreshSession(ApiContext& ctx, HttpRequest& req) {
+  auto body = ParseJsonObject(req.body);
+  if (!body.ok()) return BadRequest(body.error());
+  auto token = RequiredString(*body, "refresh_token");
+  if (!token.ok()) return BadRequest(token.error());
+  auto result = ctx.oauth->Refresh(*token, "");
+  if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
+  return TokenJson(std::get<TokenResponse>(result));
+}
+
+}  // namespace
+
+void RegisterOAuthRoutes(http::Router& router, ApiContext& ctx) {
+  router.Add("POST", "/oauth2/token", Executor::kStore,
+             [&ctx](HttpRequest& req) { return Token(ctx, req); });
+  router.Add("POST", "/oauth2/introspect", Executor::kStore,
+             [&ctx](HttpRequest& req) { return Introspect(ctx, req); });
+  router.Add("POST", "/oauth2/revoke", Executor::kStore,
+             [&ctx](HttpRequest& req) { return Revoke(ctx, req); });
+  router.Add("POST", "/v1/auth/refresh", Executor::kStore,
+             [&ctx](HttpRequest& req) { return RefreshSession(ctx, req); });
+}
+
+}  // namespace bulwark::api

@@ -1,0 +1,191 @@
+// Refresh tokens and the OAuth 2.0 endpoints against the real binary:
+// rotation and reuse detection, client_credentials with both client
+// authentication methods, introspection, revocation, RFC 6749 errors.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "tests/e2e/bulwark_server.hpp"
+
+namespace bulwark::testing {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kClientSecret = "reports-secret-0123456789abcdefghij";
+// "reports:<secret>" in base64, for client_secret_basic.
+std::string BasicAuth() {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string in = std::string("reports:") + kClientSecret, out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    uint32_t n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
+  }
+  return "Basic " + out;
+}
+
+json::object Json(const std::string& body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  return !ec && v.is_object() ? v.as_object() : json::object{};
+}
+
+std::string Str(const json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : "";
+}
+
+const std::pair<std::string, std::string> kForm{"Content-Type",
+                                                "application/x-www-form-urlencoded"};
+
+class OAuthE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    ASSERT_TRUE(AddUser(dir_->path(), "olga", "olga-password", dir_->File("cli.log")));
+    ASSERT_EQ(RunBulwark(dir_->path(),
+                         {"client", "add", "--id", "reports", "--secret-stdin", "--grant",
+                          "client_credentials", "--grant", "refresh_token", "--scope",
+                          "reports:read", "--scope", "reports:write"},
+                         dir_->File("cli.log"), std::string(kClientSecret) + "\n"),
+              0);
+    server_ = new BulwarkServer(dir_->path(), dir_->File("server.log"));
+    ASSERT_TRUE(server_->WaitReady()) << server_->process().ReadLog();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+  }
+  static int port() { return server_->port(); }
+
+  static json::object Login() {
+    auto r = HttpRequest(port(), "POST", "/v1/auth/login", LoginBody("olga", "olga-password"));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return Json(r.body);
+  }
+  static HttpResult Refresh(const std::string& token) {
+    return HttpRequest(port(), "POST", "/v1/auth/refresh",
+                       R"({"refresh_token":")" + token + R"("})");
+  }
+  static HttpResult Form(const std::string& path, const std::string& body, bool basic = true) {
+    std::vector<std::pair<std::string, std::string>> headers{kForm};
+    if (basic) headers.emplace_back("Authorization", BasicAuth());
+    return HttpRequest(port(), "POST", path, body, headers);
+  }
+
+  static TempDir* dir_;
+  static BulwarkServer* server_;
+};
+
+TempDir* OAuthE2E::dir_ = nullptr;
+BulwarkServer* OAuthE2E::server_ = nullptr;
+
+TEST_F(OAuthE2E, RefreshRotatesAndReusingAnOldTokenRevokesTheFamily) {
+  std::string r0 = Str(Login(), "refresh_token");
+  ASSERT_FALSE(r0.empty());
+  HttpResult first = Refresh(r0);
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::string r1 = Str(Json(first.body), "refresh_token");
+  std::string access = Str(Json(first.body), "access_token");
+  ASSERT_FALSE(r1.empty());
+  EXPECT_NE(r1, r0);
+  EXPECT_EQ(
+      HttpRequest(port(), "GET", "/v1/auth/verify", "", {{"Authorization", "Bearer " + access}})
+          .status,
+      200);
+  HttpResult second = Refresh(r1);
+  ASSERT_EQ(second.status, 200) << second.body;
+  std::string r2 = Str(Json(second.body), "refresh_token");
+
+  // r0 is two rotations old: a replay. The whole family dies, r2 included.
+  HttpResult replay = Refresh(r0);
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_EQ(Str(Json(replay.body), "error"), "invalid_grant");
+  EXPECT_EQ(Refresh(r2).status, 400);
+}
+
+TEST_F(OAuthE2E, LogoutEndsTheRefreshTokenToo) {
+  json::object login = Login();
+  std::string session = Str(login, "session_token");
+  std::string refresh = Str(login, "refresh_token");
+  ASSERT_EQ(
+      HttpRequest(port(), "POST", "/v1/auth/logout", "", {{"Authorization", "Bearer " + session}})
+          .status,
+      204);
+  HttpResult r = Refresh(refresh);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Str(Json(r.body), "error"), "invalid_grant");
+}
+
+TEST_F(OAuthE2E, MalformedRefreshRequestsAreRejected) {
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/auth/refresh", "{bad").status, 400);
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/auth/refresh", R"({"refresh_token":5})").status, 400);
+  HttpResult r = Refresh("not-a-refresh-token");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Str(Json(r.body), "error"), "invalid_grant");
+}
+
+TEST_F(OAuthE2E, ClientCredentialsIntrospectionAndRevocation) {
+  // client_secret_basic
+  HttpResult token = Form("/oauth2/token", "grant_type=client_credentials&scope=reports%3Aread");
+  ASSERT_EQ(token.status, 200) << token.body;
+  json::object t = Json(token.body);
+  EXPECT_EQ(Str(t, "token_type"), "Bearer");
+  EXPECT_EQ(Str(t, "scope"), "reports:read");
+  EXPECT_EQ(t.if_contains("refresh_token"), nullptr);
+  EXPECT_EQ(token.Header("Cache-Control").value_or(""), "no-store");
+  const std::string access = Str(t, "access_token");
+
+  // client_secret_post
+  HttpResult post = Form(
+      "/oauth2/token",
+      std::string("grant_type=client_credentials&client_id=reports&client_secret=") + kClientSecret,
+      /*basic=*/false);
+  EXPECT_EQ(post.status, 200) << post.body;
+
+  HttpResult active = Form("/oauth2/introspect", "token=" + access);
+  ASSERT_EQ(active.status, 200);
+  json::object i = Json(active.body);
+  EXPECT_TRUE(i.at("active").as_bool());
+  EXPECT_EQ(Str(i, "client_id"), "reports");
+  EXPECT_EQ(Str(i, "token_type"), "access_token");
+
+  EXPECT_EQ(Form("/oauth2/revoke", "token=" + access).status, 200);
+  HttpResult inactive = Form("/oauth2/introspect", "token=" + access);
+  EXPECT_FALSE(Json(inactive.body).at("active").as_bool()) << inactive.body;
+  EXPECT_EQ(
+      HttpRequest(port(), "GET", "/v1/auth/verify", "", {{"Authorization", "Bearer " + access}})
+          .status,
+      401);
+  EXPECT_EQ(Form("/oauth2/revoke", "token=unknown").status, 200);  // RFC 7009 §2.2
+}
+
+TEST_F(OAuthE2E, OAuthErrorsFollowRfc6749) {
+  HttpResult wrong =
+      Form("/oauth2/token", "grant_type=client_credentials&client_id=reports&client_secret=nope",
+           /*basic=*/false);
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(Str(Json(wrong.body), "error"), "invalid_client");
+  EXPECT_TRUE(wrong.Header("WWW-Authenticate").has_value());
+  HttpResult none = Form("/oauth2/token", "grant_type=client_credentials", /*basic=*/false);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(Str(Json(Form("/oauth2/token", "grant_type=password").body), "error"),
+            "unsupported_grant_type");
+  EXPECT_EQ(Str(Json(Form("/oauth2/token", "").body), "error"), "invalid_request");
+  EXPECT_EQ(
+      Str(Json(Form("/oauth2/token", "grant_type=client_credentials&scope=admin").body), "error"),
+      "invalid_scope");
+  EXPECT_EQ(Str(Json(Form("/oauth2/token", "grant_type=a&grant_type=b").body), "error"),
+            "invalid_request");  // repeated parameter
+  EXPECT_EQ(Str(Json(Form("/oauth2/token", "grant_type=%zz").body), "error"), "invalid_request");
+  EXPECT_EQ(Form("/oauth2/introspect", "").status, 400);
+}
+
+}  // namespace
+}  // namespace bulwark::testing
