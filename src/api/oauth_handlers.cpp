@@ -195,6 +195,65 @@ HttpResponse RefreshSession(ApiContext& ctx, HttpRequest& req) {
   return TokenJson(std::get<TokenResponse>(result));
 }
 
+json::object ClientJson(const OAuthClient& c) {
+  json::array grants, scopes;
+  for (const auto& g : c.grants) grants.emplace_back(g);
+  for (const auto& sc : c.scopes) scopes.emplace_back(sc);
+  return {{"client_id", c.id},
+          {"grants", std::move(grants)},
+          {"scopes", std::move(scopes)},
+          {"disabled", c.disabled},
+          {"created_at", c.created_at}};  // never the secret or its hash
+}
+
+Result<std::vector<std::string>> StringArray(const json::object& body, const char* key) {
+  std::vector<std::string> out;
+  const json::value* v = body.if_contains(key);
+  if (v == nullptr) return out;
+  if (!v->is_array()) return Error::InvalidArgument(std::string(key) + " must be an array");
+  for (const json::value& item : v->as_array()) {
+    if (!item.is_string()) return Error::InvalidArgument(std::string(key) + " must hold strings");
+    out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+HttpResponse ListClients(ApiContext& ctx, HttpRequest& req) {
+  if (auto denied = RequireAdmin(ctx, req)) return *denied;
+  auto clients = ctx.oauth->ListClients();
+  if (!clients.ok()) return ErrorResponse(clients.error());
+  json::array out;
+  for (const auto& c : *clients) out.emplace_back(ClientJson(c));
+  return JsonResponse(200, json::object{{"clients", std::move(out)}});
+}
+
+HttpResponse CreateClient(ApiContext& ctx, HttpRequest& req) {
+  if (auto denied = RequireAdmin(ctx, req)) return *denied;
+  auto body = ParseJsonObject(req.body);
+  if (!body.ok()) return BadRequest(body.error());
+  auto id = RequiredString(*body, "client_id");
+  if (!id.ok()) return BadRequest(id.error());
+  auto secret = RequiredString(*body, "client_secret");
+  if (!secret.ok()) return BadRequest(secret.error());
+  auto grants = StringArray(*body, "grants");
+  if (!grants.ok()) return BadRequest(grants.error());
+  auto scopes = StringArray(*body, "scopes");
+  if (!scopes.ok()) return BadRequest(scopes.error());
+  Status st = ctx.oauth->CreateClient(*id, *secret, std::move(*grants), std::move(*scopes));
+  if (!st.ok()) {
+    if (st.error().code() == ErrorCode::kInvalidArgument) return BadRequest(st.error());
+    return ErrorResponse(st.error());
+  }
+  return JsonResponse(201, json::object{{"client_id", *id}});
+}
+
+HttpResponse DeleteClient(ApiContext& ctx, HttpRequest& req) {
+  if (auto denied = RequireAdmin(ctx, req)) return *denied;
+  Status st = ctx.oauth->DeleteClient(req.path_params.at("id"));
+  if (!st.ok()) return ErrorResponse(st.error());
+  return HttpResponse::NoContent();
+}
+
 }  // namespace
 
 void RegisterOAuthRoutes(http::Router& router, ApiContext& ctx) {
@@ -206,6 +265,12 @@ void RegisterOAuthRoutes(http::Router& router, ApiContext& ctx) {
              [&ctx](HttpRequest& req) { return Revoke(ctx, req); });
   router.Add("POST", "/v1/auth/refresh", Executor::kStore,
              [&ctx](HttpRequest& req) { return RefreshSession(ctx, req); });
+  router.Add("GET", "/v1/admin/clients", Executor::kStore,
+             [&ctx](HttpRequest& req) { return ListClients(ctx, req); });
+  router.Add("POST", "/v1/admin/clients", Executor::kStore,
+             [&ctx](HttpRequest& req) { return CreateClient(ctx, req); });
+  router.Add("DELETE", "/v1/admin/clients/{id}", Executor::kStore,
+             [&ctx](HttpRequest& req) { return DeleteClient(ctx, req); });
 }
 
 }  // namespace bulwark::api

@@ -47,20 +47,23 @@ class AdminRuntime {
     if (!config.ok()) return config.error();
     log::Init(log::Format::kText, config->replica_id, log::Level::kWarn);
     InitCrypto();
+    auto sealer = KeySealerFrom(*config);
+    if (!sealer.ok()) return sealer.error();
     auto stores = OpenStores(*config);
     if (!stores.ok()) return stores.error();
-    return std::unique_ptr<AdminRuntime>(new AdminRuntime(*config, std::move(*stores)));
+    return std::unique_ptr<AdminRuntime>(
+        new AdminRuntime(*config, std::move(*stores), std::move(*sealer)));
   }
   AdminService& admin() { return admin_; }
   KeyService& keys() { return keys_; }
   ClientStore& clients() { return *stores_.clients; }
 
  private:
-  AdminRuntime(const ServeConfig& config, Stores stores)
+  AdminRuntime(const ServeConfig& config, Stores stores, std::shared_ptr<const KeySealer> sealer)
       : stores_(std::move(stores)),
         hasher_(Argon2Params{config.argon2_iterations, config.argon2_memory_kib}),
         admin_(*stores_.users, *stores_.roles, *stores_.config, *stores_.sessions, hasher_, clock_),
-        keys_(*stores_.signing_keys, clock_, KeyOptionsFrom(config)) {}
+        keys_(*stores_.signing_keys, clock_, KeyOptionsFrom(config), std::move(sealer)) {}
 
   Stores stores_;
   SystemClock clock_;
@@ -106,9 +109,6 @@ int WithClients(const FlagValues& flags, Fn fn) {
   if (!runtime.ok()) return Fail(runtime.error());
   return fn((*runtime)->clients());
 }
-
-// Client secrets are checked with a fast hash, so they must carry their own entropy.
-constexpr std::size_t kMinClientSecretBytes = 32;
 
 // Runs `fn(keys)` with an opened runtime (loads or bootstraps the keys first).
 template <typename Fn>
@@ -370,10 +370,10 @@ int Main(int argc, char** argv) {
       exit_code = Fail(Error::InvalidArgument("--secret-stdin: no secret on standard input"));
       return;
     }
-    if (secret->size() < kMinClientSecretBytes) {
-      exit_code =
-          Fail(Error::InvalidArgument("--secret-stdin: the secret must have at least " +
-                                      std::to_string(kMinClientSecretBytes) + " characters"));
+    if (secret->size() < OAuthService::kMinClientSecretBytes) {
+      exit_code = Fail(Error::InvalidArgument("--secret-stdin: the secret must have at least " +
+                                              std::to_string(OAuthService::kMinClientSecretBytes) +
+                                              " characters"));
       return;
     }
     exit_code = WithClients(flags, [&](ClientStore& clients) {

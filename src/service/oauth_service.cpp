@@ -78,6 +78,32 @@ OAuthService::OAuthService(ClientStore& clients, RefreshTokenStore& refresh, Ses
   if (options_.audience.empty()) options_.audience = options_.issuer;
 }
 
+Status OAuthService::CreateClient(const std::string& id, std::string_view secret,
+                                  std::vector<std::string> grants,
+                                  std::vector<std::string> scopes) {
+  if (id.empty() || id.size() > 256) return Error::InvalidArgument("client id must be 1-256 bytes");
+  if (secret.size() < kMinClientSecretBytes || secret.size() > 1024) {
+    return Error::InvalidArgument("the client secret must have 32-1024 characters");
+  }
+  if (grants.empty()) grants = {"client_credentials"};
+  for (const std::string& g : grants) {
+    if (g != "client_credentials" && g != "refresh_token") {
+      return Error::InvalidArgument("unsupported grant: " + g);
+    }
+  }
+  OAuthClient c;
+  c.id = id;
+  c.secret_hash = HashClientSecret(secret);
+  c.grants = std::move(grants);
+  c.scopes = std::move(scopes);
+  c.created_at = clock_.NowUnix();
+  return clients_.CreateClient(c);
+}
+
+Result<std::vector<OAuthClient>> OAuthService::ListClients() { return clients_.ListClients(); }
+
+Status OAuthService::DeleteClient(const std::string& id) { return clients_.DeleteClient(id); }
+
 OAuthResult<OAuthClient> OAuthService::AuthenticateClient(std::string_view client_id,
                                                           std::string_view secret) {
   const std::string presented = HashClientSecret(secret);

@@ -92,6 +92,15 @@ class OAuthService {
   // unknown tokens are fine (OK).
   OAuthResult<bool> Revoke(std::string_view token);
 
+  // Client administration (/v1/admin/clients, `bulwark client`). The secret
+  // must have at least kMinClientSecretBytes characters (it is checked with a
+  // fast hash, so it must carry its own entropy); only its hash is stored.
+  static constexpr std::size_t kMinClientSecretBytes = 32;
+  Status CreateClient(const std::string& id, std::string_view secret,
+                      std::vector<std::string> grants, std::vector<std::string> scopes);
+  Result<std::vector<OAuthClient>> ListClients();
+  Status DeleteClient(const std::string& id);
+
   // For tests and the CLI: the stored form of a client secret.
   static std::string HashClientSecret(std::string_view secret);
 

@@ -49,6 +49,7 @@ class OAuthE2E : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     ASSERT_TRUE(AddUser(dir_->path(), "olga", "olga-password", dir_->File("cli.log")));
+    ASSERT_TRUE(AddUser(dir_->path(), "root", "root-password", dir_->File("cli.log"), "admin"));
     ASSERT_EQ(RunBulwark(dir_->path(),
                          {"client", "add", "--id", "reports", "--secret-stdin", "--grant",
                           "client_credentials", "--grant", "refresh_token", "--scope",
@@ -185,6 +186,48 @@ TEST_F(OAuthE2E, OAuthErrorsFollowRfc6749) {
             "invalid_request");  // repeated parameter
   EXPECT_EQ(Str(Json(Form("/oauth2/token", "grant_type=%zz").body), "error"), "invalid_request");
   EXPECT_EQ(Form("/oauth2/introspect", "").status, 400);
+}
+
+TEST_F(OAuthE2E, AdminManagesClientsWithoutEverSeeingSecrets) {
+  auto login = HttpRequest(port(), "POST", "/v1/auth/login", LoginBody("root", "root-password"));
+  ASSERT_EQ(login.status, 200);
+  const std::pair<std::string, std::string> admin{
+      "Authorization", "Bearer " + Str(Json(login.body), "session_token")};
+  const std::string body =
+      R"({"client_id":"batch","client_secret":"batch-secret-0123456789abcdefghijkl",)"
+      R"("grants":["client_credentials"],"scopes":["batch:run"]})";
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/clients", body, {admin}).status, 201);
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/clients", body, {admin}).status, 409);
+  // A weak secret, a bad grant, a wrong type: 400, nothing created.
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/clients",
+                        R"({"client_id":"weak","client_secret":"short"})", {admin})
+                .status,
+            400);
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/clients",
+                        R"({"client_id":"g","client_secret":"0123456789abcdef0123456789abcdef",)"
+                        R"("grants":["password"]})",
+                        {admin})
+                .status,
+            400);
+  EXPECT_EQ(HttpRequest(port(), "POST", "/v1/admin/clients",
+                        R"({"client_id":"t","client_secret":"0123456789abcdef0123456789abcdef",)"
+                        R"("scopes":"x"})",
+                        {admin})
+                .status,
+            400);
+  HttpResult list = HttpRequest(port(), "GET", "/v1/admin/clients", "", {admin});
+  ASSERT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find(R"("client_id":"batch")"), std::string::npos) << list.body;
+  EXPECT_EQ(list.body.find("secret"), std::string::npos) << list.body;
+  EXPECT_EQ(list.body.find(R"("client_id":"weak")"), std::string::npos);
+  // Not an admin: 403.
+  auto olga = HttpRequest(port(), "POST", "/v1/auth/login", LoginBody("olga", "olga-password"));
+  EXPECT_EQ(HttpRequest(port(), "GET", "/v1/admin/clients", "",
+                        {{"Authorization", "Bearer " + Str(Json(olga.body), "session_token")}})
+                .status,
+            403);
+  EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/clients/batch", "", {admin}).status, 204);
+  EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/clients/batch", "", {admin}).status, 404);
 }
 
 }  // namespace
