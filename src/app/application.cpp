@@ -188,6 +188,15 @@ KeyServiceOptions KeyOptionsFrom(const ServeConfig& config) {
   return o;
 }
 
+Result<std::shared_ptr<const KeySealer>> KeySealerFrom(const ServeConfig& config) {
+  if (config.master_key.empty()) return std::shared_ptr<const KeySealer>();
+  auto key = MasterKey::Parse(config.master_key);
+  if (!key.ok()) {
+    return Error::InvalidArgument("BULWARK_MASTER_KEY: " + key.error().message());
+  }
+  return MasterKeySealer(*key);
+}
+
 Application::Application(ServeConfig config) : config_(std::move(config)) {}
 
 int Application::Run() {
@@ -214,7 +223,12 @@ int Application::Run() {
   PasswordHasher hasher(Argon2Params{config_.argon2_iterations, config_.argon2_memory_kib});
   AuthService auth(*stores->users, *stores->roles, *stores->sessions, hasher, clock, metrics,
                    AuthOptions{config_.session_ttl_seconds, config_.session_sliding});
-  KeyService keys(*stores->signing_keys, clock, KeyOptionsFrom(config_));
+  auto sealer = KeySealerFrom(config_);
+  if (!sealer.ok()) {
+    log::Error("invalid configuration", {{"error", sealer.error().message()}});
+    return 2;
+  }
+  KeyService keys(*stores->signing_keys, clock, KeyOptionsFrom(config_), *sealer);
   // Load (or bootstrap) the signing keys before listening: a replica that
   // cannot sign or validate access tokens is not ready.
   if (Status st = keys.Refresh(); !st.ok() || !keys.Current()->signer) {

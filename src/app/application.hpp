@@ -9,6 +9,9 @@ namespace bulwark {
 
 // The signing-key settings of a configuration (serve and `bulwark keys`).
 KeyServiceOptions KeyOptionsFrom(const ServeConfig& config);
+// The sealer of private keys: null without BULWARK_MASTER_KEY; kInvalidArgument
+// (exit 2) for a master key that does not parse.
+Result<std::shared_ptr<const KeySealer>> KeySealerFrom(const ServeConfig& config);
 
 // REQUIRES: no other thread has been started yet when Run() is called (it
 // blocks SIGTERM/SIGINT process-wide and waits for them itself).

@@ -21,7 +21,33 @@ const SigningKeyRecord* FindState(const std::vector<SigningKeyRecord>& keys, Key
   return nullptr;
 }
 
+constexpr std::string_view kPemPrefix = "-----BEGIN";
+
+class SecretBoxSealer final : public KeySealer {
+ public:
+  explicit SecretBoxSealer(const MasterKey& key) : key_(key) {}
+  Result<std::string> Seal(const std::string& kid, std::string_view pem) const override {
+    return bulwark::Seal(key_, pem, "signing-key:" + kid);
+  }
+  Result<std::string> Open(const std::string& kid, std::string_view stored) const override {
+    if (stored.starts_with(kPemPrefix)) return std::string(stored);  // stored before sealing
+    auto pem = bulwark::Open(key_, stored, "signing-key:" + kid);
+    if (!pem.ok()) {
+      return Error::Unauthorized("signing key " + kid +
+                                 ": cannot open with BULWARK_MASTER_KEY (another master key?)");
+    }
+    return pem;
+  }
+
+ private:
+  MasterKey key_;
+};
+
 }  // namespace
+
+std::shared_ptr<const KeySealer> MasterKeySealer(const MasterKey& key) {
+  return std::make_shared<SecretBoxSealer>(key);
+}
 
 std::string NewKid() { return RandomHex(16); }
 
@@ -61,7 +87,7 @@ Result<SigningKeyRecord> KeyService::CreateKey(KeyState state, int64_t now) {
   record.algorithm = jwt::AlgorithmName(options_.algorithm);
   std::string pem = key->PrivateKeyPem();
   if (sealer_) {
-    auto sealed = sealer_->Seal(pem);
+    auto sealed = sealer_->Seal(record.kid, pem);
     if (!sealed.ok()) return sealed.error();
     record.private_key = std::move(*sealed);
   } else {
@@ -82,11 +108,14 @@ Result<jwt::SigningKey> KeyService::Signer(const SigningKeyRecord& record) {
   if (!alg) return Error::Internal("signing key " + record.kid + ": unknown algorithm");
   std::string pem;
   if (sealer_) {
-    auto opened = sealer_->Open(record.private_key);
+    auto opened = sealer_->Open(record.kid, record.private_key);
     if (!opened.ok()) return opened.error();
     pem = std::move(*opened);
-  } else {
+  } else if (record.private_key.starts_with(kPemPrefix)) {
     pem = record.private_key;
+  } else {
+    return Error::Unavailable("signing key " + record.kid +
+                              " is sealed: BULWARK_MASTER_KEY is required to use it");
   }
   auto key = jwt::SigningKey::FromPrivateKeyPem(*alg, record.kid, pem);
   std::fill(pem.begin(), pem.end(), '\0');

@@ -33,6 +33,7 @@
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
+#include "crypto/secret_box.hpp"
 #include "jwt/jwt.hpp"
 #include "storage/signing_key_store.hpp"
 
@@ -47,14 +48,19 @@ struct KeyServiceOptions {
   int64_t rotation_interval_seconds = 0;  // automatic rotation; 0: manual only
 };
 
-// Seals private keys at rest (BULWARK_MASTER_KEY). Without one, keys are
-// stored as PEM text.
+// Seals private keys at rest (BULWARK_MASTER_KEY). Without a sealer, keys
+// are stored as PEM text.
 class KeySealer {
  public:
   virtual ~KeySealer() = default;
-  virtual Result<std::string> Seal(std::string_view pem) const = 0;
-  virtual Result<std::string> Open(std::string_view sealed) const = 0;
+  virtual Result<std::string> Seal(const std::string& kid, std::string_view pem) const = 0;
+  virtual Result<std::string> Open(const std::string& kid, std::string_view stored) const = 0;
 };
+
+// XChaCha20-Poly1305 under the master key (crypto/secret_box.hpp), bound to
+// "signing-key:<kid>" so a sealed key cannot be moved to another row. Open
+// also accepts a plain PEM key stored before a master key was configured.
+std::shared_ptr<const KeySealer> MasterKeySealer(const MasterKey& key);
 
 // An immutable snapshot of the keys, shared by readers.
 struct KeyRing {

@@ -252,5 +252,37 @@ TEST_F(KeyServiceTest, EdDsaKeys) {
   EXPECT_TRUE(ValidateAt(keys, *again, clock_.NowUnix()).ok());
 }
 
+TEST_F(KeyServiceTest, PrivateKeysAreSealedUnderTheMasterKey) {
+  MasterKey master = MasterKey::Generate();
+  KeyService keys(*store_, clock_, Options(), MasterKeySealer(master));
+  ASSERT_TRUE(keys.Refresh().ok());
+  auto stored = store_->ListSigningKeys();
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_TRUE((*stored)[0].private_key.starts_with("v1:"));
+  EXPECT_EQ((*stored)[0].private_key.find("PRIVATE"), std::string::npos);
+
+  KeyService same(*store_, clock_, Options(), MasterKeySealer(master));
+  ASSERT_TRUE(same.Refresh().ok());
+  EXPECT_EQ(ActiveKid(same), ActiveKid(keys));
+  // Without the master key, or with another one, the key cannot sign (and is
+  // still published, so tokens keep validating).
+  KeyService none(*store_, clock_, Options());
+  ASSERT_TRUE(none.Refresh().ok());
+  EXPECT_FALSE(none.Current()->signer.has_value());
+  EXPECT_EQ(none.Current()->keys.size(), 1u);
+  KeyService other(*store_, clock_, Options(), MasterKeySealer(MasterKey::Generate()));
+  ASSERT_TRUE(other.Refresh().ok());
+  EXPECT_FALSE(other.Current()->signer.has_value());
+}
+
+TEST_F(KeyServiceTest, PlainKeysStoredBeforeAMasterKeyStillLoad) {
+  KeyService plain(*store_, clock_, Options());
+  ASSERT_TRUE(plain.Refresh().ok());
+  KeyService sealed(*store_, clock_, Options(), MasterKeySealer(MasterKey::Generate()));
+  ASSERT_TRUE(sealed.Refresh().ok());
+  EXPECT_EQ(ActiveKid(sealed), ActiveKid(plain));
+}
+
 }  // namespace
 }  // namespace bulwark
