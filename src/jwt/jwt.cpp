@@ -14,6 +14,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <utility>
 
 namespace bulwark::jwt {
@@ -140,31 +141,125 @@ bool MatchesAlgorithm(EVP_PKEY* pkey, Algorithm alg) {
   return alg == Algorithm::kES256 ? IsP256(pkey) : IsEd25519(pkey);
 }
 
+// Initialised OpenSSL contexts of one key, kept for reuse: creating and
+// initialising a context fetches the algorithm from the provider and
+// duplicates the key, which costs as much as a third of an Ed25519 signature.
+// A context that failed an operation is freed, not kept. Thread-safe.
+template <typename Ctx, void (*FreeFn)(Ctx*)>
+class ContextPool {
+ public:
+  ContextPool() = default;
+  ContextPool(const ContextPool&) = delete;
+  ContextPool& operator=(const ContextPool&) = delete;
+  ~ContextPool() {
+    for (Ctx* c : free_) FreeFn(c);
+  }
+  Ctx* Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return nullptr;
+    Ctx* c = free_.back();
+    free_.pop_back();
+    return c;
+  }
+  void Give(Ctx* c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (free_.size() < kMaxPooled) {
+        free_.push_back(c);
+        return;
+      }
+    }
+    FreeFn(c);
+  }
+
+  // A context from the pool (or `init` of a new one) returned on destruction
+  // when keep() was called, freed otherwise.
+  class Lease {
+   public:
+    template <typename Init>
+    Lease(ContextPool& pool, Init&& init) : pool_(pool), ctx_(pool.Take()) {
+      if (ctx_) return;
+      ctx_ = init();
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() {
+      if (!ctx_) return;
+      if (keep_) {
+        pool_.Give(ctx_);
+      } else {
+        FreeFn(ctx_);
+      }
+    }
+    Ctx* get() const { return ctx_; }
+    void keep() { keep_ = true; }
+
+   private:
+    ContextPool& pool_;
+    Ctx* ctx_;
+    bool keep_ = false;
+  };
+
+ private:
+  static constexpr std::size_t kMaxPooled = 64;
+  std::mutex mu_;
+  std::vector<Ctx*> free_;
+};
+
+// A key and its reusable contexts (EdDSA: EVP_MD_CTX for DigestSign/Verify;
+// ES256: EVP_PKEY_CTX for signing a SHA-256 digest).
+struct KeyOps {
+  KeyOps(PkeyPtr k, Algorithm a) : pkey(std::move(k)), alg(a) {}
+  PkeyPtr pkey;
+  Algorithm alg;
+  mutable ContextPool<EVP_MD_CTX, EVP_MD_CTX_free> md_sign, md_verify;
+  mutable ContextPool<EVP_PKEY_CTX, EVP_PKEY_CTX_free> pk_sign, pk_verify;
+};
+
+EVP_MD_CTX* NewEdCtx(EVP_PKEY* pkey, bool sign) {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx) return nullptr;
+  const int rc =
+      sign ? EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey, nullptr)
+           : EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey, nullptr);
+  return rc == 1 ? ctx.release() : nullptr;
+}
+
+EVP_PKEY_CTX* NewEcCtx(EVP_PKEY* pkey, bool sign) {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx) return nullptr;
+  const int rc = sign ? EVP_PKEY_sign_init(ctx.get()) : EVP_PKEY_verify_init(ctx.get());
+  return rc == 1 ? ctx.release() : nullptr;
+}
+
 // The signature of `input` in JWS form (ES256: raw r||s; EdDSA: the 64 bytes).
-std::optional<std::string> SignRaw(EVP_PKEY* pkey, Algorithm alg, std::string_view input) {
+std::optional<std::string> SignRaw(const KeyOps& key, std::string_view input) {
   const auto* data = reinterpret_cast<const unsigned char*>(input.data());
-  if (alg == Algorithm::kEdDSA) {
-    MdCtxPtr ctx(EVP_MD_CTX_new());
-    if (!ctx ||
-        EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey, nullptr) != 1)
-      return std::nullopt;
+  EVP_PKEY* pkey = key.pkey.get();
+  if (key.alg == Algorithm::kEdDSA) {
+    decltype(key.md_sign)::Lease ctx(key.md_sign, [&] { return NewEdCtx(pkey, true); });
+    if (!ctx.get()) return std::nullopt;
     std::string sig(kEd25519SignatureBytes, '\0');
     std::size_t len = sig.size();
     if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, data,
                        input.size()) != 1 ||
         len != kEd25519SignatureBytes)
       return std::nullopt;
+    ctx.keep();
     return sig;
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   if (EVP_Digest(data, input.size(), digest, &digest_len, Sha256(), nullptr) != 1)
     return std::nullopt;
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) return std::nullopt;
   unsigned char der[128];  // an ECDSA-P256 DER signature is at most 72 bytes
   std::size_t der_len = sizeof(der);
-  if (EVP_PKEY_sign(ctx.get(), der, &der_len, digest, digest_len) != 1) return std::nullopt;
+  {
+    decltype(key.pk_sign)::Lease ctx(key.pk_sign, [&] { return NewEcCtx(pkey, true); });
+    if (!ctx.get() || EVP_PKEY_sign(ctx.get(), der, &der_len, digest, digest_len) != 1)
+      return std::nullopt;
+    ctx.keep();
+  }
   const unsigned char* p = der;
   SigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len)));
   if (!sig) return std::nullopt;
@@ -179,16 +274,17 @@ std::optional<std::string> SignRaw(EVP_PKEY* pkey, Algorithm alg, std::string_vi
   return out;
 }
 
-bool VerifyRaw(EVP_PKEY* pkey, Algorithm alg, std::string_view input, std::string_view sig) {
+bool VerifyRaw(const KeyOps& key, std::string_view input, std::string_view sig) {
   const auto* data = reinterpret_cast<const unsigned char*>(input.data());
   const auto* s = reinterpret_cast<const unsigned char*>(sig.data());
-  if (alg == Algorithm::kEdDSA) {
+  EVP_PKEY* pkey = key.pkey.get();
+  if (key.alg == Algorithm::kEdDSA) {
     if (sig.size() != kEd25519SignatureBytes) return false;
-    MdCtxPtr ctx(EVP_MD_CTX_new());
-    if (!ctx ||
-        EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey, nullptr) != 1)
+    decltype(key.md_verify)::Lease ctx(key.md_verify, [&] { return NewEdCtx(pkey, false); });
+    if (!ctx.get() || EVP_DigestVerify(ctx.get(), s, sig.size(), data, input.size()) != 1)
       return false;
-    return EVP_DigestVerify(ctx.get(), s, sig.size(), data, input.size()) == 1;
+    ctx.keep();
+    return true;
   }
   if (sig.size() != kEs256SignatureBytes) return false;
   SigPtr ecdsa(ECDSA_SIG_new());
@@ -206,10 +302,12 @@ bool VerifyRaw(EVP_PKEY* pkey, Algorithm alg, std::string_view input, std::strin
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   if (EVP_Digest(data, input.size(), digest, &digest_len, Sha256(), nullptr) != 1) return false;
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) return false;
-  return EVP_PKEY_verify(ctx.get(), der, static_cast<std::size_t>(der_len), digest, digest_len) ==
-         1;
+  decltype(key.pk_verify)::Lease ctx(key.pk_verify, [&] { return NewEcCtx(pkey, false); });
+  if (!ctx.get() ||
+      EVP_PKEY_verify(ctx.get(), der, static_cast<std::size_t>(der_len), digest, digest_len) != 1)
+    return false;
+  ctx.keep();
+  return true;
 }
 
 // The public key as a JWK object (kid, alg, use included).
@@ -310,8 +408,8 @@ std::optional<Algorithm> ParseAlgorithm(std::string_view name) {
 // --- SigningKey -------------------------------------------------------------------
 
 struct SigningKey::Impl {
-  explicit Impl(PkeyPtr k) : pkey(std::move(k)) {}
-  PkeyPtr pkey;
+  Impl(PkeyPtr k, Algorithm alg) : ops(std::move(k), alg) {}
+  KeyOps ops;
   std::string header_b64;  // base64url of the JOSE header, the same for every token
   std::string public_jwk;
 };
@@ -325,8 +423,8 @@ Result<std::shared_ptr<const SigningKey::Impl>> MakeImpl(PkeyPtr pkey, Algorithm
   if (!MatchesAlgorithm(pkey.get(), alg))
     return Error::InvalidArgument(std::string("the key is not a ") +
                                   (alg == Algorithm::kES256 ? "P-256" : "Ed25519") + " key");
-  auto impl = std::make_shared<SigningKey::Impl>(std::move(pkey));
-  const auto jwk = PublicJwkObject(impl->pkey.get(), alg, kid);
+  auto impl = std::make_shared<SigningKey::Impl>(std::move(pkey), alg);
+  const auto jwk = PublicJwkObject(impl->ops.pkey.get(), alg, kid);
   if (!jwk) return Error::Internal("cannot export the public key");
   impl->public_jwk = json::serialize(*jwk);
   json::object header;
@@ -364,8 +462,8 @@ Result<SigningKey> SigningKey::FromPrivateKeyPem(Algorithm alg, std::string kid,
 
 std::string SigningKey::PrivateKeyPem() const {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0, nullptr,
-                                       nullptr) != 1)
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), impl_->ops.pkey.get(), nullptr, nullptr, 0,
+                                       nullptr, nullptr) != 1)
     return {};
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
@@ -402,7 +500,7 @@ Result<std::string> SigningKey::Sign(const Claims& c) const {
   std::string token = impl_->header_b64;
   token += '.';
   token += B64Url(json::serialize(payload));
-  const auto sig = SignRaw(impl_->pkey.get(), alg_, token);
+  const auto sig = SignRaw(impl_->ops, token);
   if (!sig) return Error::Internal("signing failed");
   token += '.';
   token += B64Url(*sig);
@@ -415,7 +513,7 @@ namespace {
 
 struct PublicKey {
   Algorithm alg;
-  std::shared_ptr<EVP_PKEY> pkey;
+  std::shared_ptr<const KeyOps> ops;
   std::string jwk;  // serialised public JWK
 };
 
@@ -487,8 +585,7 @@ Result<std::optional<std::pair<std::string, PublicKey>>> ParseJwk(const json::ob
   }
   auto jwk = PublicJwkObject(pkey.get(), alg, kid);
   if (!jwk) return Error::InvalidArgument("JWK cannot be re-encoded");
-  PublicKey key{alg, std::shared_ptr<EVP_PKEY>(pkey.release(), EVP_PKEY_free),
-                json::serialize(*jwk)};
+  PublicKey key{alg, std::make_shared<const KeyOps>(std::move(pkey), alg), json::serialize(*jwk)};
   return Out{std::pair{kid, std::move(key)}};
 }
 
@@ -608,7 +705,7 @@ Result<Claims> Validate(std::string_view token, const KeySet& keys,
 
   const auto sig = B64UrlDecode(seg->signature);
   if (!sig) return Reject("malformed signature encoding");
-  if (!VerifyRaw(key.pkey.get(), key.alg, seg->signing_input, *sig)) return Reject("bad signature");
+  if (!VerifyRaw(*key.ops, seg->signing_input, *sig)) return Reject("bad signature");
 
   auto payload = DecodeObject(seg->payload, "payload");
   if (!payload) return payload.error();
