@@ -230,6 +230,7 @@ def main():
     rss = load_json(R, "rss.json", {})
     ready = load_json(R, "ready.json", {})
     micro = load_json(R, "micro.json", {})
+    jwt_vs = load_json(R, "jwt-vs-openssl.json", {})
     quiet = []
     try:
         for line in open(os.path.join(R, "quiet.jsonl")):
@@ -506,6 +507,21 @@ def main():
         "polled with a raw socket every 1 ms (bench/ready_time.py), on an already-migrated data directory. "
         "`startup_ms` is Bulwark's own figure (from `Run()` to listening), which excludes process start-up "
         "and dynamic linking.")
+    add("")
+
+    add("### JWT signing and validation vs `openssl speed`")
+    add("")
+    add("src/jwt on one thread (bench/jwt_bench.cpp: `SigningKey::Sign` of a typical access token, and the "
+        "whole `Validate`: base64url, JSON, key lookup, signature, claims) against "
+        "`openssl speed -seconds 3 ecdsap256 ed25519` (raw signatures of a digest, also one thread), "
+        "interleaved rounds in this run, medians (bench/jwt_vs_openssl.py). Target: ratio >= "
+        f"{jwt_vs.get('target', 0.8):g}.")
+    add("")
+    jrows = [[r["alg"], r["op"], fmt_int(r["bulwark_per_s"]), fmt_int(r["openssl_per_s"]),
+              f"{r['ratio']:.2f}", verdict(r["ratio"] >= jwt_vs.get("target", 0.8))]
+             for r in jwt_vs.get("rows", [])]
+    add(md_table(["algorithm", "operation", "Bulwark /s", "openssl speed /s", "ratio", ""], jrows)
+        if jrows else "(not measured)")
     add("")
 
     add("### Micro-benchmarks")
