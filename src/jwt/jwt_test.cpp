@@ -7,8 +7,10 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <string>
+#include <thread>
 
 namespace bulwark::jwt {
 namespace {
@@ -488,6 +490,27 @@ TEST_P(JwtTest, PeekKidDoesNotValidate) {
   EXPECT_EQ(PeekKid("a.b").error().code(), ErrorCode::kUnauthorized);
   EXPECT_FALSE(PeekKid(B64("{}") + ".e30.x").ok());
   EXPECT_FALSE(PeekKid("!!.e30.x").ok());
+}
+
+TEST_P(JwtTest, ConcurrentSignAndValidateShareOneKey) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        const auto token = key().Sign(SampleClaims());
+        if (!token.ok() || !Validate(*token, keys_, Options()).ok()) ++failures;
+        // A bad signature must not poison a pooled context.
+        if (token.ok()) {
+          std::string bad = *token;
+          bad[bad.size() - 20] = bad[bad.size() - 20] == 'A' ? 'B' : 'A';
+          if (Validate(bad, keys_, Options()).ok()) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 TEST(JwtAlgorithm, Names) {
