@@ -9,6 +9,7 @@
 
 #include "metrics/registry.hpp"
 #include "redis/redis_client.hpp"
+#include "tests/integration/redis_test_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_servers.hpp"
 
@@ -18,13 +19,8 @@ namespace {
 using std::chrono::milliseconds;
 using testing::RedisServer;
 using testing::RedisServerOptions;
-using Clock = std::chrono::steady_clock;
 
 constexpr const char* kPassword = "s3cret-pass";
-
-int64_t MsSince(Clock::time_point start) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
-}
 
 Endpoint Ep(int port) { return Endpoint{"127.0.0.1", static_cast<uint16_t>(port)}; }
 
@@ -32,15 +28,6 @@ ClientOptions Options(int port) {
   ClientOptions o;
   o.endpoints = {Ep(port)};
   return o;
-}
-
-std::unique_ptr<Client> MustConnect(const ClientOptions& options) {
-  auto client = Connect(options);
-  if (!client.ok()) {
-    ADD_FAILURE() << "Connect: " << client.error().message();
-    return nullptr;
-  }
-  return std::move(*client);
 }
 
 int CountClients(RedisServer& server) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "redis/redis_client.hpp"
+#include "tests/integration/redis_test_support.hpp"
 #include "tests/support/redis_servers.hpp"
 
 namespace bulwark::redis {
@@ -19,11 +20,6 @@ namespace {
 using std::chrono::milliseconds;
 using testing::RedisCall;
 using testing::RedisCluster;
-using Clock = std::chrono::steady_clock;
-
-int64_t MsSince(Clock::time_point start) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
-}
 
 ClientOptions ClusterOptions(const RedisCluster& cluster) {
   ClientOptions o;
@@ -34,15 +30,6 @@ ClientOptions ClusterOptions(const RedisCluster& cluster) {
   o.connect_timeout = milliseconds(500);
   o.command_timeout = milliseconds(1000);
   return o;
-}
-
-std::unique_ptr<Client> MustConnect(const ClientOptions& options) {
-  auto client = Connect(options);
-  if (!client.ok()) {
-    ADD_FAILURE() << "Connect: " << client.error().message();
-    return nullptr;
-  }
-  return std::move(*client);
 }
 
 class RedisClusterTest : public ::testing::Test {

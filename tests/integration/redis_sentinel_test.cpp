@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "redis/redis_client.hpp"
+#include "tests/integration/redis_test_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_servers.hpp"
 
@@ -19,11 +20,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::RedisSentinelGroup;
-using Clock = std::chrono::steady_clock;
-
-int64_t MsSince(Clock::time_point start) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
-}
 
 ClientOptions SentinelOptions(const RedisSentinelGroup& group) {
   ClientOptions o;
@@ -35,15 +31,6 @@ ClientOptions SentinelOptions(const RedisSentinelGroup& group) {
   o.connect_timeout = milliseconds(500);
   o.command_timeout = milliseconds(1000);
   return o;
-}
-
-std::unique_ptr<Client> MustConnect(const ClientOptions& options) {
-  auto client = Connect(options);
-  if (!client.ok()) {
-    ADD_FAILURE() << "Connect: " << client.error().message();
-    return nullptr;
-  }
-  return std::move(*client);
 }
 
 class RedisSentinelTest : public ::testing::Test {
