@@ -220,17 +220,20 @@ OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
   return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, next, family->scope};
 }
 
+Result<jwt::Claims> OAuthService::ValidateAccessToken(std::string_view token, int64_t now) const {
+  jwt::ValidationOptions v;
+  v.issuer = options_.issuer;
+  v.now = now;
+  v.leeway_seconds = options_.leeway_seconds;
+  return jwt::Validate(token, keys_.Current()->keys, v);
+}
+
 OAuthResult<Introspection> OAuthService::Introspect(std::string_view token) {
   Introspection out;
   if (token.empty() || token.size() > kMaxOAuthTokenBytes) return out;
   const int64_t now = clock_.NowUnix();
   if (LooksLikeJwt(token)) {
-    auto ring = keys_.Current();
-    jwt::ValidationOptions v;
-    v.issuer = options_.issuer;
-    v.now = now;
-    v.leeway_seconds = options_.leeway_seconds;
-    auto claims = jwt::Validate(token, ring->keys, v);
+    auto claims = ValidateAccessToken(token, now);
     if (!claims.ok()) return out;
     auto revoked = revocations_.IsJtiRevoked(claims->jti, now);
     if (!revoked.ok()) return StoreDown(revoked.error());
@@ -287,11 +290,7 @@ OAuthResult<bool> OAuthService::Revoke(std::string_view token) {
   if (token.empty() || token.size() > kMaxOAuthTokenBytes) return true;
   const int64_t now = clock_.NowUnix();
   if (LooksLikeJwt(token)) {
-    jwt::ValidationOptions v;
-    v.issuer = options_.issuer;
-    v.now = now;
-    v.leeway_seconds = options_.leeway_seconds;
-    auto claims = jwt::Validate(token, keys_.Current()->keys, v);
+    auto claims = ValidateAccessToken(token, now);
     if (!claims.ok()) return true;  // invalid tokens need no revoking (RFC 7009 §2.2)
     if (Status st = revocations_.RevokeJti(claims->jti, claims->exp); !st.ok()) {
       return StoreDown(st.error());

@@ -105,6 +105,8 @@ class OAuthService {
   static std::string HashClientSecret(std::string_view secret);
 
  private:
+  // Signature, issuer and times against the current keys (any audience).
+  Result<jwt::Claims> ValidateAccessToken(std::string_view token, int64_t now) const;
   Result<std::string> SignAccessToken(const std::string& sub, const std::string& username,
                                       const std::vector<std::string>& roles,
                                       const std::string& client_id, const std::string& scope,

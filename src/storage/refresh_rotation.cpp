@@ -2,18 +2,15 @@
 
 #include <algorithm>
 
+#include "crypto/tokens.hpp"
+
 namespace bulwark {
 
 namespace {
 
-// Constant-time for equal lengths; hashes are fixed-length hex.
+// Hashes are fixed-length hex; an empty one (no previous token yet) never matches.
 bool SameHash(const std::string& a, const std::string& b) {
-  if (a.size() != b.size() || a.empty()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
+  return !a.empty() && ConstantTimeEquals(a, b);
 }
 
 }  // namespace
