@@ -149,9 +149,10 @@ struct EndpointState {
     breaker.RecordSuccess();
     if (before != resilience::BreakerState::kClosed) ++closed;
   }
-  void Failure() {
+  void Failure(std::string why) {
     std::lock_guard lock(mutex);
     ++failures;
+    last_failure = std::move(why);
     auto before = breaker.state();
     breaker.RecordFailure();
     if (before != resilience::BreakerState::kOpen &&
@@ -165,6 +166,7 @@ struct EndpointState {
   std::mutex mutex;
   std::atomic<uint64_t> attempts{0};
   uint64_t failures = 0, rejected = 0, opened = 0, half_opened = 0, closed = 0;  // under mutex
+  std::string last_failure;                                                      // under mutex
 };
 
 bool IsUnavailableStatus(int status) {
@@ -274,13 +276,13 @@ Response Client::Impl::Call(const Request& request) {
       if (ex.status == 429) {
         ep.Success();  // alive, only throttling
       } else {
-        ep.Failure();
+        ep.Failure(last.error);
       }
     } else {
       connect_failed = ex.failure == detail::Failure::kConnect;
       last.outcome = Outcome::kUnavailable;
       last.error = ep.pool.endpoint().url + ": " + ex.error;
-      ep.Failure();
+      ep.Failure(last.error);
       ep.pool.DropIdle();
     }
     if (!idempotent && !connect_failed) break;  // it may have reached the server
@@ -329,6 +331,7 @@ ClientStats Client::Stats() const {
     std::lock_guard lock(ep->mutex);
     e.state = ToPublic(ep->breaker.state());
     e.failures = ep->failures;
+    e.last_failure = ep->last_failure;
     e.rejected = ep->rejected;
     e.times_opened = ep->opened;
     e.times_half_opened = ep->half_opened;

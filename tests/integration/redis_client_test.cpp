@@ -146,12 +146,16 @@ TEST_F(RedisClientTest, ReplicaAcknowledgesWithWait) {
   RedisServerOptions replica_options;
   replica_options.replica_of_port = plain_->port();
   RedisServer replica(replica_options);
-  // Bounded wait for the replica link.
-  for (int i = 0; i < 200; ++i) {
-    auto info = replica.Call({"INFO", "replication"});
-    if (info && testing::RedisField(*info, "master_link_status") == "up") break;
-    std::this_thread::sleep_for(milliseconds(20));
+  // Bounded wait until the primary lists the replica as online: the
+  // replica reports its link up before the primary has seen its first ACK,
+  // and ROLE (which decides whether WAIT is sent) counts online replicas only.
+  bool online = false;
+  for (int i = 0; i < 250 && !online; ++i) {
+    auto info = plain_->Call({"INFO", "replication"});
+    online = info && testing::RedisField(*info, "slave0").find("state=online") != std::string::npos;
+    if (!online) std::this_thread::sleep_for(milliseconds(20));
   }
+  ASSERT_TRUE(online) << "the replica never came online";
   auto client = MustConnect(Options(plain_->port()));
   ASSERT_TRUE(client);
   auto r = client->PipelineAndWait({{"SET", "durable", "yes"}, {"EXPIRE", "durable", "100"}},

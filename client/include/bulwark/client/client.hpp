@@ -81,6 +81,7 @@ struct EndpointStats {
   uint64_t times_opened = 0;  // closed/half-open -> open
   uint64_t times_half_opened = 0;
   uint64_t times_closed = 0;  // half-open -> closed
+  std::string last_failure;   // why its most recent failed attempt failed; empty if none
 };
 
 struct ClientStats {
