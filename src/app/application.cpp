@@ -236,10 +236,18 @@ int Application::Run() {
                {{"error", st.ok() ? std::string("no usable active key") : st.error().message()}});
     return 1;
   }
-  auth.EnableAccessTokens(
-      keys, *stores->revocations,
-      AccessTokenOptions{config_.issuer, config_.access_token_audience,
-                         config_.access_token_ttl_seconds, keys.options().leeway_seconds});
+  AccessTokenVerifierOptions verifier_options;
+  verifier_options.issuer = config_.issuer;
+  verifier_options.leeway_seconds = keys.options().leeway_seconds;
+  verifier_options.revocation_recheck = config_.revocation_recheck;
+  AccessTokenVerifier verifier(keys, *stores->revocations, clock, metrics, verifier_options);
+  auth.EnableAccessTokens(keys, verifier,
+                          AccessTokenOptions{config_.issuer, config_.access_token_audience,
+                                             config_.access_token_ttl_seconds});
+  const RefreshTokenLifetimes refresh_lifetimes{config_.refresh_idle_ttl_seconds,
+                                                config_.refresh_absolute_ttl_seconds,
+                                                config_.refresh_grace_seconds};
+  auth.EnableRefreshTokens(*stores->logins, refresh_lifetimes);
   AdminService admin(*stores->users, *stores->roles, *stores->config, *stores->sessions, hasher,
                      clock);
   // With Redis written through to a relational store, either part alone can
@@ -265,9 +273,9 @@ int Application::Run() {
   oauth_options.issuer = config_.issuer;
   oauth_options.audience = config_.access_token_audience;
   oauth_options.access_token_ttl_seconds = config_.access_token_ttl_seconds;
-  oauth_options.leeway_seconds = keys.options().leeway_seconds;
-  OAuthService oauth(*stores->clients, *stores->refresh_tokens, *stores->sessions,
-                     *stores->revocations, keys, clock, metrics, oauth_options);
+  oauth_options.refresh = refresh_lifetimes;
+  OAuthService oauth(*stores->clients, *stores->refresh_tokens, *stores->sessions, keys, verifier,
+                     clock, metrics, oauth_options);
   context.oauth = &oauth;
   http::Router router;
   api::RegisterRoutes(router, context);

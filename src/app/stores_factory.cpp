@@ -122,6 +122,8 @@ Result<Stores> OpenStores(const ServeConfig& config, metrics::Registry* metrics)
         std::make_shared<DurableSessionStore>(cache, stores.sessions, std::move(hooks), metrics);
     stores.session_durability = "redis+" + stores.database_kind;
   }
+  // Sessions and families now live apart (or in Redis): no shared transaction.
+  stores.logins = std::make_shared<SequentialLoginStore>(stores.sessions, stores.refresh_tokens);
   return stores;
 }
 

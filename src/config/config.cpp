@@ -367,6 +367,22 @@ const std::vector<Setting>& Settings() {
                      Bool(&C::session_sliding)));
     s.push_back(Make("BULWARK_ACCESS_TOKEN_TTL", "Access token lifetime in seconds (default 300)",
                      Integer(&C::access_token_ttl_seconds, 1, kMaxTtlSeconds)));
+    s.push_back(Make("BULWARK_REFRESH_IDLE_TTL",
+                     "Seconds a refresh token may go unused before it lapses (default 86400)",
+                     Integer(&C::refresh_idle_ttl_seconds, 1, kMaxTtlSeconds)));
+    s.push_back(Make("BULWARK_REFRESH_ABSOLUTE_TTL",
+                     "Most seconds a refresh-token family lives, however often it is used "
+                     "(default 2592000)",
+                     Integer(&C::refresh_absolute_ttl_seconds, 1, kMaxTtlSeconds)));
+    s.push_back(Make("BULWARK_REFRESH_GRACE",
+                     "Seconds the refresh token just replaced still re-issues, for a client "
+                     "that lost the response; 0 = never (default 10)",
+                     Integer(&C::refresh_grace_seconds, 0, 300)));
+    s.push_back(Make("BULWARK_REVOCATION_RECHECK",
+                     "Seconds a replica trusts its last \"not revoked\" answer for an access "
+                     "token it verified; a revocation through another replica takes up to this "
+                     "long, 0 = ask the store every time (default 1)",
+                     Seconds(&C::revocation_recheck, /*allow_zero=*/true)));
     s.push_back(Make("BULWARK_ACCESS_TOKEN_AUDIENCE",
                      "The aud claim of access tokens (default: the issuer)",
                      String(&C::access_token_audience)));
@@ -544,6 +560,13 @@ Result<ServeConfig> LoadServeConfig(const EnvLookup& env,
           "CLUSTER_ENABLED: cannot be combined with REDIS_SENTINELS, got '" +
           Echo(given["CLUSTER_ENABLED"]) + "'");
     }
+  }
+
+  if (config.refresh_idle_ttl_seconds > config.refresh_absolute_ttl_seconds) {
+    return Error::InvalidArgument(
+        "BULWARK_REFRESH_IDLE_TTL: must not exceed BULWARK_REFRESH_ABSOLUTE_TTL (" +
+        std::to_string(config.refresh_absolute_ttl_seconds) + "), got '" +
+        std::to_string(config.refresh_idle_ttl_seconds) + "'");
   }
 
   if (config.issuer.empty()) config.issuer = "http://" + ListenAddress(config);

@@ -38,6 +38,12 @@ struct ServeConfig {
   int64_t session_ttl_seconds = 3600;
   bool session_sliding = false;
   int64_t access_token_ttl_seconds = 300;
+  // Refresh tokens (docs/sessions.md).
+  int64_t refresh_idle_ttl_seconds = 24 * 3600;
+  int64_t refresh_absolute_ttl_seconds = 30 * 24 * 3600;
+  int64_t refresh_grace_seconds = 10;
+  // How long a verified access token's "not revoked" answer is trusted.
+  std::chrono::milliseconds revocation_recheck{1000};
   // JWT access tokens and their keys (docs/keys.md).
   std::string access_token_audience;         // default: the issuer
   std::string signing_algorithm = "ES256";   // of new keys: "ES256" or "EdDSA"

@@ -374,6 +374,28 @@ TEST(ConfigTest, CrossChecks) {
                      {"REDIS_SENTINELS", "s:26379"},
                      {"REDIS_MASTER_NAME", "m"}}),
             "CLUSTER_ENABLED: cannot be combined with REDIS_SENTINELS, got 'true'");
+  EXPECT_EQ(
+      ErrorOf({{"BULWARK_REFRESH_IDLE_TTL", "7200"}, {"BULWARK_REFRESH_ABSOLUTE_TTL", "3600"}}),
+      "BULWARK_REFRESH_IDLE_TTL: must not exceed BULWARK_REFRESH_ABSOLUTE_TTL (3600), got "
+      "'7200'");
+  EXPECT_EQ(
+      ErrorOf({{"BULWARK_REFRESH_IDLE_TTL", "3600"}, {"BULWARK_REFRESH_ABSOLUTE_TTL", "3600"}}),
+      "");
+}
+
+TEST(ConfigTest, RefreshAndRevocationSettings) {
+  auto defaults = LoadServeConfig([](const std::string&) { return std::nullopt; }, {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->refresh_idle_ttl_seconds, 86400);
+  EXPECT_EQ(defaults->refresh_absolute_ttl_seconds, 30 * 86400);
+  EXPECT_EQ(defaults->refresh_grace_seconds, 10);
+  EXPECT_EQ(defaults->revocation_recheck, std::chrono::milliseconds(1000));
+  EXPECT_EQ(ErrorOf({{"BULWARK_REFRESH_GRACE", "301"}}),
+            "BULWARK_REFRESH_GRACE: must be between 0 and 300, got '301'");
+  EXPECT_EQ(ErrorOf({{"BULWARK_REFRESH_IDLE_TTL", "0"}}).rfind("BULWARK_REFRESH_IDLE_TTL: ", 0),
+            0u);
+  EXPECT_EQ(
+      ErrorOf({{"BULWARK_REVOCATION_RECHECK", "-1"}}).rfind("BULWARK_REVOCATION_RECHECK: ", 0), 0u);
 }
 
 TEST(ConfigTest, EverySettingHasAUniqueVariableFlagAndHelp) {
@@ -398,6 +420,10 @@ TEST(ConfigTest, EverySettingHasAUniqueVariableFlagAndHelp) {
       "BULWARK_SESSION_SLIDING",
       "BULWARK_ACCESS_TOKEN_TTL",
       "BULWARK_ACCESS_TOKEN_AUDIENCE",
+      "BULWARK_REFRESH_IDLE_TTL",
+      "BULWARK_REFRESH_ABSOLUTE_TTL",
+      "BULWARK_REFRESH_GRACE",
+      "BULWARK_REVOCATION_RECHECK",
       "BULWARK_SIGNING_ALGORITHM",
       "BULWARK_JWKS_MAX_AGE",
       "BULWARK_KEY_ROTATION_DAYS",
@@ -476,6 +502,10 @@ TEST(ConfigTest, EverySettingTakesEffect) {
       {"BULWARK_SESSION_SLIDING", {"false", "true"}},
       {"BULWARK_ACCESS_TOKEN_TTL", {"1", "2"}},
       {"BULWARK_ACCESS_TOKEN_AUDIENCE", {"api", "api2"}},
+      {"BULWARK_REFRESH_IDLE_TTL", {"1", "2"}},
+      {"BULWARK_REFRESH_ABSOLUTE_TTL", {"10", "20"}},
+      {"BULWARK_REFRESH_GRACE", {"0", "5"}},
+      {"BULWARK_REVOCATION_RECHECK", {"0", "0.25"}},
       {"BULWARK_SIGNING_ALGORITHM", {"ES256", "eddsa"}},
       {"BULWARK_JWKS_MAX_AGE", {"0", "1"}},
       {"BULWARK_KEY_ROTATION_DAYS", {"0", "30"}},

@@ -63,14 +63,19 @@ AuthService::AuthService(UserStore& users, RoleStore& roles, SessionStore& sessi
                                    "at login.")),
       metrics_(metrics) {}
 
-void AuthService::EnableAccessTokens(KeyService& keys, RevocationStore& revocations,
+void AuthService::EnableAccessTokens(KeyService& keys, AccessTokenVerifier& verifier,
                                      AccessTokenOptions options) {
   keys_ = &keys;
-  revocations_ = &revocations;
+  verifier_ = &verifier;
   access_ = std::move(options);
   if (access_.audience.empty()) access_.audience = access_.issuer;
   access_tokens_issued_ = &metrics_.GetCounter("bulwark_access_tokens_issued_total",
                                                "JWT access tokens signed at login.");
+}
+
+void AuthService::EnableRefreshTokens(LoginStore& logins, RefreshTokenLifetimes lifetimes) {
+  logins_ = &logins;
+  refresh_ = lifetimes;
 }
 
 Result<std::string> AuthService::IssueAccessToken(const Session& session, int64_t now) {
@@ -179,84 +184,53 @@ Result<LoginResult> AuthService::CompleteLogin(LoginAttempt& attempt) {
     result.access_token = std::move(*access);
     result.access_token_expires_in = access_.ttl_seconds;
   }
-  if (Status st = sessions_.CreateSession(s); !st.ok()) {
+  Status stored = Status::Ok();
+  if (logins_ != nullptr) {
+    NewRefreshToken refresh = MakeRefreshFamily(s, "", s.created_at, refresh_);
+    stored = logins_->CreateLogin(s, refresh.family);
+    result.refresh_token = std::move(refresh.token);
+  } else {
+    stored = sessions_.CreateSession(s);
+  }
+  if (!stored.ok()) {
     login_error_.Inc();
-    return Error::Unavailable("session store unavailable: " + st.error().message());
+    return Error::Unavailable("session store unavailable: " + stored.error().message());
   }
   login_ok_.Inc();
   sessions_created_.Inc();
   return result;
 }
 
-Result<Session> AuthService::VerifyJwt(std::string_view token, const std::string& token_hash,
-                                       int64_t now, std::string* jti) {
-  std::optional<CachedClaims> cached;
-  {
-    std::lock_guard lock(cache_mutex_);
-    if (auto it = claims_cache_.find(token_hash); it != claims_cache_.end()) {
-      if (it->second.identity.expires_at > now) {
-        cached = it->second;
-      } else {
-        claims_cache_.erase(it);
-      }
-    }
-  }
-  if (!cached) {
-    std::shared_ptr<const KeyRing> ring = keys_->Current();
-    auto kid = jwt::PeekKid(token);
-    if (!kid.ok()) return Error::Unauthorized("malformed token");
-    if (!ring->keys.Contains(*kid)) {
-      // A key another replica published moments ago: reload (at most once a second).
-      keys_->RefreshSoon();
-      ring = keys_->Current();
-    }
-    jwt::ValidationOptions options;
-    options.issuer = access_.issuer;
-    options.audience = access_.audience;
-    options.now = now;
-    options.leeway_seconds = access_.leeway_seconds;
-    auto claims = jwt::Validate(token, ring->keys, options);
-    if (!claims.ok())
-      return Error::Unauthorized("invalid access token: " + claims.error().message());
-    if (claims->jti.empty() || claims->sub.empty()) {
-      return Error::Unauthorized("invalid access token: no jti or sub");
-    }
-    CachedClaims entry;
-    entry.identity.user_id = claims->sub;
-    entry.identity.username = claims->username;
-    entry.identity.roles = claims->roles;
-    entry.identity.created_at = claims->iat;
-    entry.identity.expires_at = claims->exp;
-    entry.identity.client = claims->client_id;
-    entry.jti = claims->jti;
-    cached = entry;
-    // Cached only while not expired (Validate may accept it within the leeway).
-    if (claims->exp > now) {
-      std::lock_guard lock(cache_mutex_);
-      if (claims_cache_.size() >= access_.cache_entries) {
-        std::erase_if(claims_cache_,
-                      [now](const auto& kv) { return kv.second.identity.expires_at <= now; });
-        if (claims_cache_.size() >= access_.cache_entries) claims_cache_.clear();
-      }
-      if (access_.cache_entries > 0) claims_cache_.emplace(token_hash, entry);
-    }
-  }
-  auto revoked = revocations_->IsJtiRevoked(cached->jti, now);
-  if (!revoked.ok()) {
-    return Error::Unavailable("revocation store unavailable: " + revoked.error().message());
-  }
-  if (*revoked) {
-    std::lock_guard lock(cache_mutex_);
-    claims_cache_.erase(token_hash);
-    return Error::Unauthorized("revoked access token");
-  }
-  if (jti != nullptr) *jti = cached->jti;
-  return cached->identity;
+namespace {
+
+Session IdentityOf(const jwt::Claims& claims) {
+  Session identity;
+  identity.user_id = claims.sub;
+  identity.username = claims.username;
+  identity.roles = claims.roles;
+  identity.created_at = claims.iat;
+  identity.expires_at = claims.exp;
+  identity.client = claims.client_id;
+  return identity;
+}
+
+Result<Session> IdentityOf(const Result<VerifiedClaims>& verified) {
+  if (!verified.ok()) return verified.error();
+  return IdentityOf(**verified);
+}
+
+}  // namespace
+
+std::optional<Result<Session>> AuthService::VerifyWithoutBlocking(std::string_view token) {
+  if (verifier_ == nullptr || !LooksLikeJwt(token)) return std::nullopt;
+  auto cached = verifier_->VerifyCached(token, access_.audience);
+  if (!cached) return std::nullopt;
+  return IdentityOf(*cached);
 }
 
 Result<Session> AuthService::Verify(std::string_view token) {
-  if (keys_ != nullptr && LooksLikeJwt(token)) {
-    return VerifyJwt(token, Sha256Hex(token), clock_.NowUnix(), nullptr);
+  if (verifier_ != nullptr && LooksLikeJwt(token)) {
+    return IdentityOf(verifier_->Verify(token, access_.audience));
   }
   if (!LooksLikeSessionToken(token)) return Error::Unauthorized("malformed token");
   int64_t now = clock_.NowUnix();
@@ -278,21 +252,13 @@ Result<Session> AuthService::Verify(std::string_view token) {
 }
 
 Status AuthService::Logout(std::string_view token) {
-  if (keys_ != nullptr && LooksLikeJwt(token)) {
-    const std::string hash = Sha256Hex(token);
-    std::string jti;
-    auto identity = VerifyJwt(token, hash, clock_.NowUnix(), &jti);
-    if (!identity.ok()) {
-      if (identity.error().code() == ErrorCode::kUnavailable) return identity.error();
+  if (verifier_ != nullptr && LooksLikeJwt(token)) {
+    auto verified = verifier_->Verify(token, access_.audience);
+    if (!verified.ok()) {
+      if (verified.error().code() == ErrorCode::kUnavailable) return verified.error();
       return Status::Ok();  // invalid, expired or already revoked: nothing to end
     }
-    // Revoked until it would have expired anyway (plus the leeway Validate allows).
-    Status st = revocations_->RevokeJti(jti, identity->expires_at + access_.leeway_seconds);
-    if (!st.ok())
-      return Error::Unavailable("revocation store unavailable: " + st.error().message());
-    std::lock_guard lock(cache_mutex_);
-    claims_cache_.erase(hash);
-    return Status::Ok();
+    return verifier_->Revoke(token, **verified);
   }
   if (!LooksLikeSessionToken(token)) return Status::Ok();
   Status st = sessions_.DeleteSession(Sha256Hex(token));

@@ -3,19 +3,19 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
 #include "crypto/password_hasher.hpp"
 #include "domain/model.hpp"
 #include "metrics/registry.hpp"
+#include "service/access_token_verifier.hpp"
 #include "service/key_service.hpp"
-#include "storage/revocation_store.hpp"
+#include "service/refresh_tokens.hpp"
+#include "storage/login_store.hpp"
 #include "storage/session_store.hpp"
 #include "storage/user_store.hpp"
 
@@ -32,9 +32,6 @@ struct AccessTokenOptions {
   std::string issuer;    // "iss"
   std::string audience;  // "aud"; empty: the issuer
   int64_t ttl_seconds = 300;
-  int64_t leeway_seconds = 30;  // clock skew allowed for exp / nbf / iat
-  // Verified tokens remembered (by SHA-256 of the whole token, never past exp).
-  std::size_t cache_entries = 10000;
 };
 
 struct LoginRequest {
@@ -50,6 +47,7 @@ struct LoginResult {
   Session session;
   std::string access_token;  // a JWT; empty when access tokens are not enabled
   int64_t access_token_expires_in = 0;
+  std::string refresh_token;  // empty when refresh tokens are not enabled
 };
 
 // Limits on credential sizes: bounded work per request.
@@ -94,23 +92,28 @@ class AuthService {
   // when the stored one uses other parameters. Forgets the password.
   Status CheckPassword(LoginAttempt& attempt);
   // Step 3 (store): stores the new hash if any (best effort), reads the roles
-  // and creates the session; kUnavailable when a store cannot answer,
+  // and creates the session (with its refresh family, in one write, when
+  // refresh tokens are on); kUnavailable when a store cannot answer,
   // kUnauthorized when CheckPassword did not accept the attempt.
   Result<LoginResult> CompleteLogin(LoginAttempt& attempt);
   // Turns on JWT access tokens: CompleteLogin also signs one with the active
   // key, Verify and Logout accept one. Call before serving; `keys` and
-  // `revocations` must outlive this service.
-  void EnableAccessTokens(KeyService& keys, RevocationStore& revocations,
+  // `verifier` must outlive this service.
+  void EnableAccessTokens(KeyService& keys, AccessTokenVerifier& verifier,
                           AccessTokenOptions options);
+  // Turns on refresh tokens at login: CompleteLogin writes the session and a
+  // refresh family bound to it through `logins` (which must outlive this service).
+  void EnableRefreshTokens(LoginStore& logins, RefreshTokenLifetimes lifetimes);
 
   // The live session for a session token, or the identity of a valid JWT
   // access token (LooksLikeJwt; then token_hash is empty, created_at = iat and
   // expires_at = exp). kUnauthorized when unknown, expired, revoked, tampered
   // or malformed; kUnavailable when a store cannot answer (never kUnauthorized then).
-  // A JWT is checked against the in-memory keys; its claims are cached by
-  // the SHA-256 of the token until exp, and its jti is checked against the
-  // revocation store every time (a revocation on any replica counts at once).
+  // A JWT goes through AccessTokenVerifier (cached claims, revoked jtis).
   Result<Session> Verify(std::string_view token);
+  // Verify when it needs no store (a JWT whose claims and revocation check
+  // are cached); nullopt otherwise. Never blocks: safe on an I/O thread.
+  std::optional<Result<Session>> VerifyWithoutBlocking(std::string_view token);
   // Ends the session, or revokes a valid JWT's jti until its exp. OK when the
   // token is unknown or invalid (idempotent); kUnavailable on store failure.
   Status Logout(std::string_view token);
@@ -130,20 +133,14 @@ class AuthService {
   metrics::Counter& sessions_created_;
   metrics::Counter& rehashes_;
 
-  struct CachedClaims {
-    Session identity;
-    std::string jti;
-  };
-  Result<Session> VerifyJwt(std::string_view token, const std::string& token_hash, int64_t now,
-                            std::string* jti);
   Result<std::string> IssueAccessToken(const Session& session, int64_t now);
 
   KeyService* keys_ = nullptr;
-  RevocationStore* revocations_ = nullptr;
+  AccessTokenVerifier* verifier_ = nullptr;
   AccessTokenOptions access_;
   metrics::Counter* access_tokens_issued_ = nullptr;
-  std::mutex cache_mutex_;
-  std::unordered_map<std::string, CachedClaims> claims_cache_;  // GUARDED_BY(cache_mutex_)
+  LoginStore* logins_ = nullptr;
+  RefreshTokenLifetimes refresh_;
   metrics::Registry& metrics_;
 };
 

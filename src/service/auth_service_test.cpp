@@ -4,6 +4,7 @@
 
 #include "crypto/tokens.hpp"
 #include "service/admin_service.hpp"
+#include "tests/support/memory_refresh_token_store.hpp"
 #include "tests/support/memory_store.hpp"
 
 namespace bulwark {
@@ -224,12 +225,14 @@ class AccessTokenTest : public ::testing::Test {
       : store_(std::make_shared<testing::MemoryStore>()),
         hasher_(Argon2Params{1, 8 * 1024}),
         keys_(*store_, clock_, KeyServiceOptions{}),
+        verifier_(keys_, *store_, clock_, metrics_,
+                  AccessTokenVerifierOptions{"https://auth.test", 30, 100,
+                                             std::chrono::milliseconds(1000)}),
         auth_(*store_, *store_, *store_, hasher_, clock_, metrics_, AuthOptions{3600, false}),
         admin_(*store_, *store_, *store_, *store_, hasher_, clock_) {
     InitCrypto();
     EXPECT_TRUE(keys_.Refresh().ok());
-    auth_.EnableAccessTokens(keys_, *store_,
-                             AccessTokenOptions{"https://auth.test", "", 300, 30, 100});
+    auth_.EnableAccessTokens(keys_, verifier_, AccessTokenOptions{"https://auth.test", "", 300});
     auto alice = admin_.CreateUser(NewUser{"alice", "alice-password", "", {"admin"}});
     EXPECT_TRUE(alice.ok());
     alice_id_ = alice->user.id;
@@ -248,6 +251,7 @@ class AccessTokenTest : public ::testing::Test {
   std::shared_ptr<testing::MemoryStore> store_;
   PasswordHasher hasher_;
   KeyService keys_;
+  AccessTokenVerifier verifier_;
   AuthService auth_;
   AdminService admin_;
   std::string alice_id_;
@@ -306,7 +310,8 @@ TEST_F(AccessTokenTest, LogoutRevokesTheJtiEverywhere) {
   EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
   EXPECT_TRUE(auth_.Logout(jwt).ok());  // idempotent
 
-  // A revocation made by another replica counts even for a cached token.
+  // A revocation made by another replica counts for a cached token once the
+  // recheck interval (1 s here) has passed; until then the cached answer stands.
   std::string other = LoginJwt();
   ASSERT_TRUE(auth_.Verify(other).ok());
   jwt::ValidationOptions v;
@@ -315,14 +320,68 @@ TEST_F(AccessTokenTest, LogoutRevokesTheJtiEverywhere) {
   auto claims = jwt::Validate(other, keys_.Current()->keys, v);
   ASSERT_TRUE(claims.ok());
   ASSERT_TRUE(store_->RevokeJti(claims->jti, claims->exp).ok());
+  EXPECT_TRUE(auth_.Verify(other).ok());
+  clock_.Advance(1);
   r = auth_.Verify(other);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
+  EXPECT_FALSE(auth_.VerifyWithoutBlocking(other).has_value());  // forgotten: ask the store
+}
+
+TEST_F(AccessTokenTest, VerifyWithoutBlockingAnswersOnlyFromAFreshCache) {
+  std::string jwt = LoginJwt();
+  EXPECT_FALSE(auth_.VerifyWithoutBlocking(jwt).has_value());  // never seen
+  auto login = auth_.Login(LoginRequest{"alice", "alice-password", "127.0.0.1", "test", ""});
+  ASSERT_TRUE(login.ok());
+  EXPECT_FALSE(auth_.VerifyWithoutBlocking(login->session_token).has_value());  // sessions: store
+  EXPECT_FALSE(auth_.VerifyWithoutBlocking("garbage").has_value());
+  ASSERT_TRUE(auth_.Verify(jwt).ok());
+  auto quick = auth_.VerifyWithoutBlocking(jwt);
+  ASSERT_TRUE(quick.has_value());
+  ASSERT_TRUE(quick->ok());
+  EXPECT_EQ((*quick)->user_id, alice_id_);
+  clock_.Advance(1);  // the revocation check is due: the store has to be asked
+  EXPECT_FALSE(auth_.VerifyWithoutBlocking(jwt).has_value());
+  ASSERT_TRUE(auth_.Verify(jwt).ok());
+  EXPECT_TRUE(auth_.VerifyWithoutBlocking(jwt).has_value());
+  // A logout through this replica is seen at once.
+  ASSERT_TRUE(auth_.Logout(jwt).ok());
+  EXPECT_FALSE(auth_.VerifyWithoutBlocking(jwt).has_value());
+  auto r = auth_.Verify(jwt);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnauthorized);
 }
 
+TEST_F(AccessTokenTest, LoginWritesARefreshFamilyBoundToItsSession) {
+  auto families = std::make_shared<testing::MemoryRefreshTokenStore>();
+  SequentialLoginStore logins(store_, families);
+  auth_.EnableRefreshTokens(logins, RefreshTokenLifetimes{600, 3600, 10});
+  auto login = auth_.Login(LoginRequest{"alice", "alice-password", "127.0.0.1", "test", ""});
+  ASSERT_TRUE(login.ok()) << login.error().message();
+  const std::string family_id = RefreshFamilyIdOf(login->refresh_token);
+  ASSERT_FALSE(family_id.empty()) << login->refresh_token;
+  auto family = families->GetFamily(family_id, clock_.NowUnix());
+  ASSERT_TRUE(family.ok());
+  EXPECT_EQ(family->session_hash, Sha256Hex(login->session_token));
+  EXPECT_EQ(family->user_id, alice_id_);
+  EXPECT_EQ(family->client_id, "");
+  EXPECT_EQ(family->current_hash, Sha256Hex(login->refresh_token));
+  EXPECT_EQ(family->idle_expires_at, clock_.NowUnix() + 600);
+  EXPECT_EQ(family->absolute_expires_at, clock_.NowUnix() + 3600);
+
+  // No family, no login: the session written first is taken back.
+  families->unavailable = true;
+  auto failed = auth_.Login(LoginRequest{"alice", "alice-password", "127.0.0.1", "test", ""});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code(), ErrorCode::kUnavailable);
+  auto sessions = store_->ListUserSessions(alice_id_, clock_.NowUnix());
+  ASSERT_TRUE(sessions.ok());
+  EXPECT_EQ(sessions->size(), 1u);  // only the first login's
+}
+
 TEST_F(AccessTokenTest, RevocationStoreOutageIsUnavailableNotUnauthorized) {
   std::string jwt = LoginJwt();
-  store_->unavailable = true;
+  store_->unavailable = true;  // never verified: the revocation check must reach the store
   auto r = auth_.Verify(jwt);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);

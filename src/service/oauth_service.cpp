@@ -8,6 +8,7 @@
 #include "jwt/jwt.hpp"
 #include "log/logger.hpp"
 #include "service/auth_service.hpp"
+#include "service/refresh_tokens.hpp"
 
 namespace bulwark {
 
@@ -36,19 +37,6 @@ std::string JoinScope(const std::vector<std::string>& scopes) { return JoinToken
 
 }  // namespace
 
-std::string RefreshFamilyIdOf(std::string_view token) {
-  std::size_t dot = token.find('.');
-  if (dot == std::string_view::npos || dot == 0 || dot + 1 >= token.size()) return "";
-  if (token.find('.', dot + 1) != std::string_view::npos) return "";  // a JWT has two dots
-  std::string_view family = token.substr(0, dot);
-  for (char c : token) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.';
-    if (!ok) return "";
-  }
-  return std::string(family);
-}
-
 std::string OAuthService::HashClientSecret(std::string_view secret) {
   // Client secrets are generated, high-entropy strings (the CLI insists on
   // 32+ characters), so a fast hash suffices and keeps the token endpoint fast.
@@ -56,13 +44,13 @@ std::string OAuthService::HashClientSecret(std::string_view secret) {
 }
 
 OAuthService::OAuthService(ClientStore& clients, RefreshTokenStore& refresh, SessionStore& sessions,
-                           RevocationStore& revocations, KeyService& keys, const Clock& clock,
+                           KeyService& keys, AccessTokenVerifier& verifier, const Clock& clock,
                            metrics::Registry& metrics, OAuthOptions options)
     : clients_(clients),
       refresh_(refresh),
       sessions_(sessions),
-      revocations_(revocations),
       keys_(keys),
+      verifier_(verifier),
       clock_(clock),
       options_(std::move(options)),
       grants_client_credentials_(metrics.GetCounter("bulwark_oauth_grants_total",
@@ -158,20 +146,10 @@ OAuthResult<TokenResponse> OAuthService::ClientCredentials(const OAuthClient& cl
 
 Result<std::string> OAuthService::IssueRefreshToken(const Session& session,
                                                     const std::string& client_id) {
-  const int64_t now = clock_.NowUnix();
-  RefreshFamily f;
-  f.family_id = Base64UrlEncode(RandomHex(16));  // 32 hex chars -> 43 url-safe chars
-  f.user_id = session.user_id;
-  f.client_id = client_id;
-  f.session_hash = session.token_hash;
-  const std::string token = f.family_id + "." + NewSessionToken();
-  f.current_hash = Sha256Hex(token);
-  f.created_at = now;
-  f.rotated_at = now;
-  f.absolute_expires_at = now + options_.refresh_absolute_ttl_seconds;
-  f.idle_expires_at = std::min(now + options_.refresh_idle_ttl_seconds, f.absolute_expires_at);
-  if (Status st = refresh_.CreateFamily(f); !st.ok()) return st.error();
-  return token;
+  NewRefreshToken issued =
+      MakeRefreshFamily(session, client_id, clock_.NowUnix(), options_.refresh);
+  if (Status st = refresh_.CreateFamily(issued.family); !st.ok()) return st.error();
+  return std::move(issued.token);
 }
 
 OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
@@ -200,8 +178,8 @@ OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
   request.presented_hash = Sha256Hex(refresh_token);
   request.next_hash = Sha256Hex(next);
   request.now = now;
-  request.idle_ttl_seconds = options_.refresh_idle_ttl_seconds;
-  request.grace_seconds = options_.refresh_grace_seconds;
+  request.idle_ttl_seconds = options_.refresh.idle_ttl_seconds;
+  request.grace_seconds = options_.refresh.grace_seconds;
   auto rotated = refresh_.Rotate(request);
   if (!rotated.ok()) {
     if (rotated.error().IsNotFound()) return Err("invalid_grant", "unknown or expired token");
@@ -220,24 +198,18 @@ OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
   return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, next, family->scope};
 }
 
-Result<jwt::Claims> OAuthService::ValidateAccessToken(std::string_view token, int64_t now) const {
-  jwt::ValidationOptions v;
-  v.issuer = options_.issuer;
-  v.now = now;
-  v.leeway_seconds = options_.leeway_seconds;
-  return jwt::Validate(token, keys_.Current()->keys, v);
-}
-
 OAuthResult<Introspection> OAuthService::Introspect(std::string_view token) {
   Introspection out;
   if (token.empty() || token.size() > kMaxOAuthTokenBytes) return out;
   const int64_t now = clock_.NowUnix();
   if (LooksLikeJwt(token)) {
-    auto claims = ValidateAccessToken(token, now);
-    if (!claims.ok()) return out;
-    auto revoked = revocations_.IsJtiRevoked(claims->jti, now);
-    if (!revoked.ok()) return StoreDown(revoked.error());
-    if (*revoked) return out;
+    // Any audience: the issuer vouches for every token it signed.
+    auto verified = verifier_.Verify(token, "");
+    if (!verified.ok()) {
+      if (verified.error().code() == ErrorCode::kUnavailable) return StoreDown(verified.error());
+      return out;
+    }
+    const VerifiedClaims& claims = *verified;
     out.active = true;
     out.token_type = "access_token";
     out.sub = claims->sub;
@@ -290,11 +262,12 @@ OAuthResult<bool> OAuthService::Revoke(std::string_view token) {
   if (token.empty() || token.size() > kMaxOAuthTokenBytes) return true;
   const int64_t now = clock_.NowUnix();
   if (LooksLikeJwt(token)) {
-    auto claims = ValidateAccessToken(token, now);
-    if (!claims.ok()) return true;  // invalid tokens need no revoking (RFC 7009 §2.2)
-    if (Status st = revocations_.RevokeJti(claims->jti, claims->exp); !st.ok()) {
-      return StoreDown(st.error());
+    auto verified = verifier_.Verify(token, "");
+    if (!verified.ok()) {
+      if (verified.error().code() == ErrorCode::kUnavailable) return StoreDown(verified.error());
+      return true;  // invalid or already revoked: nothing to do (RFC 7009 §2.2)
     }
+    if (Status st = verifier_.Revoke(token, **verified); !st.ok()) return StoreDown(st.error());
     return true;
   }
   if (std::string family_id = RefreshFamilyIdOf(token); !family_id.empty()) {

@@ -13,10 +13,11 @@
 #include "core/clock.hpp"
 #include "core/result.hpp"
 #include "metrics/registry.hpp"
+#include "service/access_token_verifier.hpp"
 #include "service/key_service.hpp"
+#include "service/refresh_tokens.hpp"
 #include "storage/client_store.hpp"
 #include "storage/refresh_token_store.hpp"
-#include "storage/revocation_store.hpp"
 #include "storage/session_store.hpp"
 
 namespace bulwark {
@@ -25,10 +26,7 @@ struct OAuthOptions {
   std::string issuer;
   std::string audience;  // "aud" of access tokens; empty: the issuer
   int64_t access_token_ttl_seconds = 300;
-  int64_t leeway_seconds = 30;
-  int64_t refresh_idle_ttl_seconds = 24 * 3600;           // unused this long: gone
-  int64_t refresh_absolute_ttl_seconds = 30 * 24 * 3600;  // never valid longer
-  int64_t refresh_grace_seconds = 10;  // the previous token still re-issues (lost response)
+  RefreshTokenLifetimes refresh;
 };
 
 // An RFC 6749 §5.2 error: `code` is "invalid_client", "invalid_grant",
@@ -62,7 +60,7 @@ struct Introspection {
 class OAuthService {
  public:
   OAuthService(ClientStore& clients, RefreshTokenStore& refresh, SessionStore& sessions,
-               RevocationStore& revocations, KeyService& keys, const Clock& clock,
+               KeyService& keys, AccessTokenVerifier& verifier, const Clock& clock,
                metrics::Registry& metrics, OAuthOptions options);
 
   // Checks a client's secret in constant time; an unknown client costs the
@@ -105,8 +103,6 @@ class OAuthService {
   static std::string HashClientSecret(std::string_view secret);
 
  private:
-  // Signature, issuer and times against the current keys (any audience).
-  Result<jwt::Claims> ValidateAccessToken(std::string_view token, int64_t now) const;
   Result<std::string> SignAccessToken(const std::string& sub, const std::string& username,
                                       const std::vector<std::string>& roles,
                                       const std::string& client_id, const std::string& scope,
@@ -115,8 +111,8 @@ class OAuthService {
   ClientStore& clients_;
   RefreshTokenStore& refresh_;
   SessionStore& sessions_;
-  RevocationStore& revocations_;
   KeyService& keys_;
+  AccessTokenVerifier& verifier_;
   const Clock& clock_;
   OAuthOptions options_;
   metrics::Counter& grants_client_credentials_;
@@ -124,8 +120,5 @@ class OAuthService {
   metrics::Counter& refresh_reuse_;
   metrics::Counter& invalid_client_;
 };
-
-// "<family_id>.<secret>" -> family id; empty when the shape is wrong.
-std::string RefreshFamilyIdOf(std::string_view refresh_token);
 
 }  // namespace bulwark

@@ -76,8 +76,13 @@ class OAuthServiceTest : public ::testing::Test {
   MemoryRefreshTokenStore refresh_;
   KeyService keys_{*store_, clock_, KeyServiceOptions{}};
   metrics::Registry metrics_;
-  OAuthOptions options_{kIssuer, "", 300, 30, 3600, 86400, 10};
-  OAuthService oauth_{clients_, refresh_, *store_, *store_, keys_, clock_, metrics_, options_};
+  OAuthOptions options_{kIssuer, "", 300, RefreshTokenLifetimes{3600, 86400, 10}};
+  // Revocations are rechecked on every verification here (0 ms), as the
+  // tests revoke and look again without moving a steady clock.
+  AccessTokenVerifier verifier_{
+      keys_, *store_, clock_, metrics_,
+      AccessTokenVerifierOptions{kIssuer, 30, 100, std::chrono::milliseconds(0)}};
+  OAuthService oauth_{clients_, refresh_, *store_, keys_, verifier_, clock_, metrics_, options_};
   Session session_;
 };
 

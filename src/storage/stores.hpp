@@ -7,6 +7,7 @@
 #include "core/result.hpp"
 #include "storage/client_store.hpp"
 #include "storage/config_store.hpp"
+#include "storage/login_store.hpp"
 #include "storage/refresh_token_store.hpp"
 #include "storage/revocation_store.hpp"
 #include "storage/session_store.hpp"
@@ -32,6 +33,9 @@ struct Stores {
   std::shared_ptr<ClientStore> clients;
   // Refresh-token families: Redis when configured, else the relational store.
   std::shared_ptr<RefreshTokenStore> refresh_tokens;
+  // Session + refresh family of a login in one write: the relational store
+  // itself, or a SequentialLoginStore over `sessions` and `refresh_tokens`.
+  std::shared_ptr<LoginStore> logins;
   // Access-token signing keys (always the relational store).
   std::shared_ptr<SigningKeyStore> signing_keys;
   // Revoked access-token ids: Redis when configured, else the relational store.

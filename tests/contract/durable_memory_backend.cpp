@@ -26,6 +26,7 @@ class DurableMemoryBackend final : public StoreBackend {
       return st.ok() ? cache->CreateSession(s) : st;
     };
     stores.sessions = std::make_shared<DurableSessionStore>(cache, record, std::move(hooks));
+    stores.logins = std::make_shared<SequentialLoginStore>(stores.sessions, stores.refresh_tokens);
     return stores;
   }
 };

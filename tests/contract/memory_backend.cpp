@@ -17,6 +17,7 @@ class MemoryBackend final : public StoreBackend {
     Stores stores = MemoryStore::AsStores(std::make_shared<MemoryStore>());
     stores.refresh_tokens = std::make_shared<MemoryRefreshTokenStore>();
     stores.clients = std::make_shared<MemoryClientStore>();
+    stores.logins = std::make_shared<SequentialLoginStore>(stores.sessions, stores.refresh_tokens);
     return stores;
   }
 };

@@ -217,5 +217,65 @@ TEST_P(StoreContractTest, ConcurrentRotationsOfOneTokenLetExactlyOneRotate) {
   EXPECT_EQ(rotated.load() + grace.load() + other.load(), kThreads);
 }
 
+// --- LoginStore: a login's session and refresh family, both or neither --------
+
+Session LoginSession(int64_t now) {
+  Session s;
+  s.token_hash = NewHash();
+  s.user_id = NewUuid();
+  s.username = "alice";
+  s.roles = {"user"};
+  s.created_at = now;
+  s.expires_at = now + 3600;
+  s.client = "web";
+  return s;
+}
+
+TEST_P(StoreContractTest, CreateLoginWritesTheSessionAndItsFamily) {
+  if (!stores_.logins) GTEST_SKIP() << "no login store here";
+  int64_t now = Now();
+  Session s = LoginSession(now);
+  RefreshFamily f = MakeFamily(now);
+  f.user_id = s.user_id;
+  f.session_hash = s.token_hash;
+  ASSERT_TRUE(IsOk(stores_.logins->CreateLogin(s, f)));
+  auto session = stores_.sessions->GetSession(s.token_hash, now);
+  ASSERT_TRUE(IsOk(session));
+  EXPECT_EQ(session->user_id, s.user_id);
+  EXPECT_EQ(session->roles, s.roles);
+  auto family = stores_.refresh_tokens->GetFamily(f.family_id, now);
+  ASSERT_TRUE(IsOk(family));
+  EXPECT_EQ(family->session_hash, s.token_hash);
+  EXPECT_EQ(family->current_hash, f.current_hash);
+}
+
+TEST_P(StoreContractTest, CreateLoginLeavesNothingBehindWhenTheFamilyCollides) {
+  if (!stores_.logins) GTEST_SKIP() << "no login store here";
+  int64_t now = Now();
+  RefreshFamily taken = MakeFamily(now);
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(taken)));
+  Session s = LoginSession(now);
+  RefreshFamily f = MakeFamily(now);
+  f.family_id = taken.family_id;
+  f.session_hash = s.token_hash;
+  EXPECT_TRUE(IsError(stores_.logins->CreateLogin(s, f), ErrorCode::kAlreadyExists));
+  EXPECT_TRUE(IsError(stores_.sessions->GetSession(s.token_hash, now), ErrorCode::kNotFound));
+  auto family = stores_.refresh_tokens->GetFamily(taken.family_id, now);
+  ASSERT_TRUE(IsOk(family));
+  EXPECT_EQ(family->current_hash, taken.current_hash);  // untouched
+}
+
+TEST_P(StoreContractTest, CreateLoginRefusesADuplicateSessionAndWritesNoFamily) {
+  if (!stores_.logins) GTEST_SKIP() << "no login store here";
+  int64_t now = Now();
+  Session s = LoginSession(now);
+  ASSERT_TRUE(IsOk(stores_.sessions->CreateSession(s)));
+  RefreshFamily f = MakeFamily(now);
+  f.session_hash = s.token_hash;
+  EXPECT_TRUE(IsError(stores_.logins->CreateLogin(s, f), ErrorCode::kAlreadyExists));
+  EXPECT_TRUE(IsError(stores_.refresh_tokens->GetFamily(f.family_id, now), ErrorCode::kNotFound));
+  EXPECT_TRUE(IsOk(stores_.sessions->GetSession(s.token_hash, now)));  // the first one stands
+}
+
 }  // namespace
 }  // namespace bulwark::testing

@@ -44,6 +44,7 @@ class SqliteBackend final : public StoreBackend {
     stores.revocations = std::shared_ptr<RevocationStore>(owner, inner.revocations.get());
     stores.refresh_tokens = std::shared_ptr<RefreshTokenStore>(owner, inner.refresh_tokens.get());
     stores.clients = std::shared_ptr<ClientStore>(owner, inner.clients.get());
+    stores.logins = std::shared_ptr<LoginStore>(owner, inner.logins.get());
     stores.database = std::shared_ptr<HealthProbe>(owner, inner.database.get());
     stores.session_backend = std::shared_ptr<HealthProbe>(owner, inner.session_backend.get());
     stores.database_kind = inner.database_kind;

@@ -79,6 +79,15 @@ constexpr char kSelectConfigs[] =
 
 constexpr char kInsertSession[] = "INSERT INTO sessions (" BULWARK_SESSION_COLUMNS
                                   ") VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9)";
+// One statement, so one round trip and one commit: a data-modifying CTE runs
+// even though nothing reads it, and any conflict fails the whole statement.
+constexpr char kInsertLogin[] =
+    "WITH s AS (INSERT INTO sessions (" BULWARK_SESSION_COLUMNS
+    ") VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9)) "
+    "INSERT INTO refresh_families (family_id, user_id, client_id, session_hash, scope, "
+    "current_hash, previous_hash, generation, created_at, rotated_at, idle_expires_at, "
+    "absolute_expires_at, revoked) VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
+    "$20, $21, $22)";
 constexpr char kSelectSession[] =
     "SELECT " BULWARK_SESSION_COLUMNS " FROM sessions WHERE token_hash = $1 AND expires_at > $2";
 constexpr char kTouchSession[] =
@@ -568,6 +577,7 @@ Result<Stores> OpenPostgresStores(const PostgresOptions& options) {
   stores.signing_keys = store;
   stores.revocations = store;
   stores.refresh_tokens = store;
+  stores.logins = store;
   stores.clients = store;
   stores.database = store;
   stores.session_backend = store;
@@ -635,6 +645,36 @@ Status PostgresStore::CreateFamily(const RefreshFamily& f) {
         {f.family_id, f.user_id, f.client_id, f.session_hash, f.scope, f.current_hash,
          f.previous_hash, Num(f.generation), Num(f.created_at), Num(f.rotated_at),
          Num(f.idle_expires_at), Num(f.absolute_expires_at), f.revoked ? "true" : "false"});
+  });
+}
+
+// --- LoginStore -------------------------------------------------------------------
+
+Status PostgresStore::CreateLogin(const Session& s, const RefreshFamily& f) {
+  return Run([&](Connection& conn) {
+    return WriteNone(conn, kInsertLogin,
+                     {s.token_hash,
+                      s.user_id,
+                      s.username,
+                      postgres::EncodeTextArray(s.roles),
+                      Num(s.created_at),
+                      Num(s.expires_at),
+                      s.client,
+                      s.ip,
+                      s.user_agent,
+                      f.family_id,
+                      f.user_id,
+                      f.client_id,
+                      f.session_hash,
+                      f.scope,
+                      f.current_hash,
+                      f.previous_hash,
+                      Num(f.generation),
+                      Num(f.created_at),
+                      Num(f.rotated_at),
+                      Num(f.idle_expires_at),
+                      Num(f.absolute_expires_at),
+                      f.revoked ? "true" : "false"});
   });
 }
 

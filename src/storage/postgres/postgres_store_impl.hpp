@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "resilience/circuit_breaker.hpp"
+#include "storage/login_store.hpp"
 #include "storage/postgres/pg_connection.hpp"
 #include "storage/postgres/postgres_store.hpp"
 #include "storage/stores.hpp"
@@ -25,6 +26,7 @@ class PostgresStore final : public UserStore,
                             public RevocationStore,
                             public RefreshTokenStore,
                             public ClientStore,
+                            public LoginStore,
                             public HealthProbe {
  public:
   PostgresStore(std::unique_ptr<postgres::ConnectionPool> pool, resilience::BreakerOptions breaker,
@@ -89,6 +91,9 @@ class PostgresStore final : public UserStore,
   Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) override;
   Result<RotateResult> Rotate(const RotateRequest& request) override;
   Status RevokeFamily(const std::string& family_id) override;
+
+  // LoginStore: one statement (a data-modifying CTE), one commit.
+  Status CreateLogin(const Session& session, const RefreshFamily& family) override;
 
   // HealthProbe: SELECT 1 (through the breaker, like every call).
   Status Ping() override;

@@ -50,7 +50,10 @@ Result<RefreshFamily> Load(Connection& conn, const std::string& family_id) {
 Status SqliteStore::CreateFamily(const RefreshFamily& f) {
   Result<sqlite::ConnectionPool::Lease> lease = pool_->Acquire();
   if (!lease.ok()) return lease.error();
-  Connection& conn = **lease;
+  return InsertFamily(**lease, f);
+}
+
+Status SqliteStore::InsertFamily(Connection& conn, const RefreshFamily& f) {
   Result<Statement> st =
       conn.Prepare(std::string("INSERT INTO refresh_families (") + kColumns +
                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");

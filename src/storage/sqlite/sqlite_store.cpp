@@ -465,6 +465,18 @@ Status SqliteStore::CreateSession(const Session& session) {
   });
 }
 
+Status SqliteStore::CreateLogin(const Session& session, const RefreshFamily& family) {
+  return WithConnection([&](Connection& conn) -> Status {
+    Transaction txn(conn);
+    if (Status s = txn.Begin(); !s.ok()) return s;
+    Result<int> changed =
+        Write(conn, kInsertSession, [&](Statement& stmt) { BindSession(stmt, session); });
+    if (!changed.ok()) return changed.error();
+    if (Status s = InsertFamily(conn, family); !s.ok()) return s;
+    return txn.Commit();
+  });
+}
+
 Result<Session> SqliteStore::GetSession(const std::string& token_hash, int64_t now) {
   return WithConnection([&](Connection& conn) {
     return QueryOne<Session>(
@@ -662,6 +674,7 @@ Result<Stores> OpenSqliteStores(const SqliteOptions& options) {
   stores.signing_keys = store;
   stores.revocations = store;
   stores.refresh_tokens = store;
+  stores.logins = store;
   stores.clients = store;
   stores.database = store;
   stores.session_backend = store;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/login_store.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/stores.hpp"
 
@@ -22,6 +23,7 @@ class SqliteStore final : public UserStore,
                           public RevocationStore,
                           public RefreshTokenStore,
                           public ClientStore,
+                          public LoginStore,
                           public HealthProbe {
  public:
   explicit SqliteStore(std::unique_ptr<sqlite::ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -86,6 +88,9 @@ class SqliteStore final : public UserStore,
   Result<std::vector<OAuthClient>> ListClients() override;
   Status DeleteClient(const std::string& id) override;
 
+  // LoginStore: one IMMEDIATE transaction, one commit.
+  Status CreateLogin(const Session& session, const RefreshFamily& family) override;
+
   // HealthProbe
   Status Ping() override;
 
@@ -93,6 +98,8 @@ class SqliteStore final : public UserStore,
   // Borrows a connection for the duration of fn(Connection&).
   template <typename Fn>
   auto WithConnection(Fn&& fn) -> decltype(fn(std::declval<sqlite::Connection&>()));
+
+  static Status InsertFamily(sqlite::Connection& conn, const RefreshFamily& family);
 
   // Grant or revoke under one IMMEDIATE transaction that checks both exist.
   Status ChangeGrant(const char* sql, const std::string& user_id, const std::string& role_name);

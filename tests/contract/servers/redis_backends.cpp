@@ -90,6 +90,7 @@ class PostgresRedisBackend final : public StoreBackend {
     } else {
       stores.sessions = cache;
     }
+    stores.logins = std::make_shared<SequentialLoginStore>(stores.sessions, stores.refresh_tokens);
     return stores;
   }
 
