@@ -282,8 +282,9 @@ int Application::Run() {
 
   boost::asio::thread_pool store_pool(static_cast<std::size_t>(config_.store_threads));
   boost::asio::thread_pool hash_pool(static_cast<std::size_t>(config_.hash_threads));
-  if (!SetPoolNiceness(hash_pool, static_cast<std::size_t>(config_.hash_threads), kHashNiceness,
-                       /*idle_policy=*/true)) {
+  if (config_.hash_priority != HashPriority::kNormal &&
+      !SetPoolNiceness(hash_pool, static_cast<std::size_t>(config_.hash_threads), kHashNiceness,
+                       /*idle_policy=*/config_.hash_priority == HashPriority::kIdle)) {
     log::Warn("cannot lower the hashing threads' priority; a login flood may slow verification");
   }
   AccessObserver observer(metrics);

@@ -445,6 +445,13 @@ const std::vector<Setting>& Settings() {
     s.push_back(Make("BULWARK_HASH_THREADS",
                      "Password hashing threads, 0 = one per core (default 0)",
                      Integer(&C::hash_threads, 0, kMaxThreads)));
+    s.push_back(Make("BULWARK_HASH_PRIORITY",
+                     "Scheduling of the hashing threads: idle (SCHED_IDLE: run only when no "
+                     "other thread of the same cgroup wants the CPU), low (nice 19) or normal "
+                     "(default idle)",
+                     OneOf<HashPriority>(&C::hash_priority, {{"idle", HashPriority::kIdle},
+                                                             {"low", HashPriority::kLow},
+                                                             {"normal", HashPriority::kNormal}})));
     s.push_back(Make("BULWARK_STORE_THREADS", "Blocking store call threads (default 4)",
                      Integer(&C::store_threads, 1, kMaxThreads)));
     // HTTP limits.

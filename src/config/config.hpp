@@ -17,6 +17,8 @@ namespace bulwark {
 
 enum class LogFormatSetting { kJson, kText };
 enum class TlsClientAuth { kNone, kOptional, kRequire };
+// How the password-hashing threads yield to the I/O and store threads (docs/architecture.md).
+enum class HashPriority { kIdle, kLow, kNormal };
 
 struct ServeConfig {
   std::string listen_host = "127.0.0.1";
@@ -65,6 +67,7 @@ struct ServeConfig {
   // Threads: 0 means "one per core".
   int io_threads = 0;
   int hash_threads = 0;
+  HashPriority hash_priority = HashPriority::kIdle;
   int store_threads = 4;
   // HTTP limits.
   std::size_t max_body_bytes = 1024 * 1024;

@@ -383,6 +383,18 @@ TEST(ConfigTest, CrossChecks) {
       "");
 }
 
+TEST(ConfigTest, HashPriority) {
+  auto defaults = LoadServeConfig([](const std::string&) { return std::nullopt; }, {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->hash_priority, HashPriority::kIdle);
+  auto low = LoadServeConfig([](const std::string&) { return std::nullopt; },
+                             {{"BULWARK_HASH_PRIORITY", "LOW"}});
+  ASSERT_TRUE(low.ok());
+  EXPECT_EQ(low->hash_priority, HashPriority::kLow);
+  EXPECT_EQ(ErrorOf({{"BULWARK_HASH_PRIORITY", "realtime"}}).rfind("BULWARK_HASH_PRIORITY: ", 0),
+            0u);
+}
+
 TEST(ConfigTest, RefreshAndRevocationSettings) {
   auto defaults = LoadServeConfig([](const std::string&) { return std::nullopt; }, {});
   ASSERT_TRUE(defaults.ok());
@@ -441,6 +453,7 @@ TEST(ConfigTest, EverySettingHasAUniqueVariableFlagAndHelp) {
       "BULWARK_ARGON2_MEMORY_KIB",
       "BULWARK_IO_THREADS",
       "BULWARK_HASH_THREADS",
+      "BULWARK_HASH_PRIORITY",
       "BULWARK_STORE_THREADS",
       "BULWARK_MAX_BODY_BYTES",
       "BULWARK_MAX_HEADER_BYTES",
@@ -523,6 +536,7 @@ TEST(ConfigTest, EverySettingTakesEffect) {
       {"BULWARK_ARGON2_MEMORY_KIB", {"8", "9"}},
       {"BULWARK_IO_THREADS", {"1000", "1001"}},
       {"BULWARK_HASH_THREADS", {"1000", "1001"}},
+      {"BULWARK_HASH_PRIORITY", {"idle", "normal"}},
       {"BULWARK_STORE_THREADS", {"1", "2"}},
       {"BULWARK_MAX_BODY_BYTES", {"1", "2"}},
       {"BULWARK_MAX_HEADER_BYTES", {"1", "2"}},
