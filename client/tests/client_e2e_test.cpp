@@ -1,17 +1,26 @@
 // libbulwark-client against real `bulwark serve` replicas on one SQLite data
 // directory (valid replicas of each other, see tests/e2e/lifecycle_test.cpp):
 // SIGTERM and SIGKILL mid-calls, breakers opening and closing, local JWT
-// validation while every replica is down, and the example application.
+// validation while every replica is down, the example application, and the
+// OAuth side (client_credentials token source with failover, introspection,
+// revocation, a wrong client secret) against a client registered with the
+// real CLI.
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "bulwark/client/client.hpp"
+#include "bulwark/client/token_source.hpp"
 #include "bulwark/client/token_validator.hpp"
 #include "tests/e2e/bulwark_server.hpp"
 
@@ -25,6 +34,9 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kIssuer = "http://bulwark.test";
+// The OAuth client the OAuth tests register with `bulwark client add`.
+constexpr const char* kClientId = "reports";
+constexpr const char* kClientSecret = "reports-secret-0123456789abcdefghij";  // >= 32 characters
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -102,15 +114,35 @@ client::ClientOptions ReplicaOptions(const std::vector<std::string>& urls) {
   return o;
 }
 
+// Registers an OAuth client (client_credentials; scopes reports:read and
+// reports:write) with the real CLI, as an operator would.
+bool AddOAuthClient(const std::string& data_dir, const std::string& id, const std::string& secret,
+                    const std::string& log_path) {
+  return RunBulwark(data_dir,
+                    {"client", "add", "--id", id, "--secret-stdin", "--grant", "client_credentials",
+                     "--scope", "reports:read", "--scope", "reports:write"},
+                    log_path, secret + "\n") == 0;
+}
+
+struct FleetOptions {
+  std::map<std::string, std::string> env;            // for every replica
+  std::map<std::string, std::string> oauth_clients;  // id -> secret, registered before the start
+};
+
 struct Fleet {
   TempDir dir;
   std::vector<std::unique_ptr<Replica>> replicas;
   std::vector<std::string> urls;
 
-  explicit Fleet(int n) {
+  explicit Fleet(int n, const FleetOptions& options = {}) {
     EXPECT_TRUE(AddUser(dir.path(), "alice", "alice-password", dir.File("cli.log"), "admin"));
+    for (const auto& [id, secret] : options.oauth_clients) {
+      EXPECT_TRUE(AddOAuthClient(dir.path(), id, secret, dir.File("cli.log")))
+          << ReadFile(dir.File("cli.log"));
+    }
     for (int i = 0; i < n; ++i) {
-      replicas.push_back(std::make_unique<Replica>(dir, FreePort(), "r" + std::to_string(i)));
+      replicas.push_back(
+          std::make_unique<Replica>(dir, FreePort(), "r" + std::to_string(i), options.env));
       replicas.back()->Start();
       urls.push_back(replicas.back()->url());
     }
@@ -350,6 +382,381 @@ TEST(ClientE2E, HttpsWithACaFileVerifiesTheServer) {
   auto m = mismatched.Call(root);
   EXPECT_EQ(m.outcome, Outcome::kUnavailable);
   EXPECT_NE(m.error.find("TLS handshake failed"), std::string::npos) << m.error;
+}
+
+// ---------------------------------------------------------------------------
+// OAuth: the client library against the real /oauth2/token, /oauth2/introspect
+// and /oauth2/revoke, with kClientId registered through `bulwark client add`.
+
+client::ClientCredentialsOptions ReportsCredentials(const std::string& scope) {
+  client::ClientCredentialsOptions cc;
+  cc.client_id = kClientId;
+  cc.client_secret = kClientSecret;
+  cc.scope = scope;
+  return cc;
+}
+
+client::TokenValidatorOptions ValidatorOptions() {
+  client::TokenValidatorOptions vo;
+  vo.issuer = kIssuer;
+  vo.audience = kIssuer;  // BULWARK_ACCESS_TOKEN_AUDIENCE defaults to the issuer
+  return vo;
+}
+
+// The same JWT with one signature character changed.
+std::string Tampered(std::string jwt) {
+  char& c = jwt[jwt.size() - 2];
+  c = c == 'A' ? 'B' : 'A';
+  return jwt;
+}
+
+// a - b in milliseconds (readable in failure messages, unlike time_points).
+int64_t Ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<milliseconds>(a - b).count();
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// POST /oauth2/revoke (RFC 7009) with client_secret_basic.
+client::Request RevokeRequest(const std::string& token) {
+  client::Request req;
+  req.method = "POST";
+  req.target = "/oauth2/revoke";
+  req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Authorization",
+                  "Basic " + client::Base64Encode(std::string(kClientId) + ":" + kClientSecret)}};
+  req.body = "token=" + client::FormEncode(token);
+  req.idempotency = client::Idempotency::kIdempotent;  // RFC 7009: revoking twice is harmless
+  return req;
+}
+
+// Sum of a counter over every replica's GET /metrics (-1 when a replica does not answer).
+double MetricOverFleet(Fleet& fleet, const std::string& name) {
+  double sum = 0;
+  for (auto& r : fleet.replicas) {
+    auto m = HttpRequest(r->port(), "GET", "/metrics");
+    if (m.status != 200) return -1;
+    std::istringstream lines(m.body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name + " ", 0) == 0 || line.rfind(name + "{", 0) == 0) {
+        sum += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+  }
+  return sum;
+}
+
+// The token source gets a real access token, which validates locally against
+// the JWKS from the replicas; it is renewed at its refresh point, before it
+// expires, while the replica every call starts at (and then the next one) has
+// been SIGKILLed, so each renewal must fail over; with every replica gone the
+// current token is handed out until it expires, and then the answer is
+// "unavailable", never "invalid".
+TEST(ClientE2E, ClientCredentialsTokenIsRenewedBeforeExpiryAcrossSigkilledReplicas) {
+  constexpr int kTtl = 4;  // seconds
+  Fleet fleet(3,
+              {{{"BULWARK_ACCESS_TOKEN_TTL", std::to_string(kTtl)}}, {{kClientId, kClientSecret}}});
+  auto& r = fleet.replicas;
+  auto options = ReplicaOptions(fleet.urls);
+  // Every call starts at r0: once it is dead, a renewal can only succeed by failing over.
+  options.failover = client::FailoverOrder::kOrdered;
+  client::Client c(options);
+  auto cc = ReportsCredentials("reports:read");
+  cc.refresh_fraction = 0.5;  // a 4 s token is renewed after 2 s (the 30 s skew exceeds it)
+  client::ClientCredentialsTokenSource source(c, cc);
+  client::TokenValidator validator(c, ValidatorOptions());
+
+  auto first = source.Get();
+  ASSERT_EQ(first.outcome, Outcome::kValid) << first.error;
+  EXPECT_EQ(first.token_type, "Bearer");
+  EXPECT_EQ(first.expires_in, seconds(kTtl));
+  EXPECT_EQ(Ms(first.expires_at, source.refresh_at()), kTtl * 1000 / 2);
+  EXPECT_EQ(source.Get().token, first.token);  // cached until the refresh point
+  EXPECT_EQ(source.grants(), 1u);
+
+  auto local = validator.Validate(first.token);
+  ASSERT_EQ(local.outcome, Outcome::kValid) << local.error;
+  EXPECT_EQ(local.claims.iss, kIssuer);
+  EXPECT_EQ(local.claims.sub, kClientId);
+  EXPECT_EQ(local.claims.client_id, kClientId);
+  EXPECT_EQ(local.claims.scope, "reports:read");
+  EXPECT_TRUE(local.claims.username.empty());
+  EXPECT_EQ(local.claims.exp - local.claims.iat, kTtl);
+  EXPECT_EQ(validator.Stats().fetches, 1u);
+  EXPECT_EQ(validator.Validate(Tampered(first.token)).outcome, Outcome::kInvalid);
+
+  // Kills `victim`, then polls Get() until the token changes (bounded by the
+  // current token's expiry plus a second); returns the new token.
+  auto renew_after_killing = [&](std::size_t victim, const client::AccessToken& current) {
+    r[victim]->process().Signal(SIGKILL);
+    EXPECT_TRUE(r[victim]->process().Wait(seconds(10)).has_value());
+    const auto stats_before = c.Stats();
+    const uint64_t grants_before = source.grants();
+    const auto refresh_at = source.refresh_at();
+    client::AccessToken next = current;
+    auto got_at = Clock::now();
+    for (int i = 0; i < 1000 && Clock::now() < current.expires_at + seconds(1); ++i) {
+      next = source.Get();
+      got_at = Clock::now();
+      if (next.outcome != Outcome::kValid || next.token != current.token) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    EXPECT_EQ(next.outcome, Outcome::kValid) << next.error;
+    EXPECT_NE(next.token, current.token) << "not renewed by the time it expired";
+    const auto obtained = next.expires_at - next.expires_in;  // when the renewal started
+    EXPECT_GE(Ms(obtained, refresh_at), 0);                   // not before its refresh point
+    EXPECT_GT(Ms(current.expires_at, got_at), 0) << "renewed after expiry";
+    EXPECT_EQ(source.grants(), grants_before + 1);  // one grant request, which failed over
+    const auto stats = c.Stats();
+    EXPECT_GE(stats.failovers, stats_before.failovers + 1);
+    EXPECT_GE(stats.endpoints[victim].failures, stats_before.endpoints[victim].failures + 1)
+        << "the renewal never tried the killed replica";
+    EXPECT_EQ(stats.unavailable, stats_before.unavailable);
+    EXPECT_EQ(Ms(next.expires_at, source.refresh_at()), kTtl * 1000 / 2);
+    return next;
+  };
+
+  auto second = renew_after_killing(0, first);
+  auto v2 = validator.Validate(second.token);
+  ASSERT_EQ(v2.outcome, Outcome::kValid) << v2.error;
+  EXPECT_EQ(v2.claims.client_id, kClientId);
+  EXPECT_NE(v2.claims.jti, local.claims.jti);
+  EXPECT_GE(v2.claims.exp, local.claims.exp);
+
+  auto third = renew_after_killing(1, second);  // r0 and r1 down: only r2 can answer
+  auto v3 = validator.Validate(third.token);
+  ASSERT_EQ(v3.outcome, Outcome::kValid) << v3.error;
+  EXPECT_NE(v3.claims.jti, v2.claims.jti);
+
+  // The last replica goes too: past the refresh point the renewal fails, and
+  // the current token is still handed out (and still validates locally) until
+  // it expires; then the source answers unavailable.
+  r[2]->process().Signal(SIGKILL);
+  ASSERT_TRUE(r[2]->process().Wait(seconds(10)).has_value());
+  std::this_thread::sleep_until(source.refresh_at() + milliseconds(50));
+  const uint64_t grants_before_outage = source.grants();
+  auto kept = source.Get();
+  EXPECT_EQ(kept.outcome, Outcome::kValid) << kept.error;
+  EXPECT_EQ(kept.token, third.token);
+  EXPECT_EQ(source.grants(), grants_before_outage + 1);  // it did try
+  EXPECT_EQ(validator.Validate(kept.token).outcome, Outcome::kValid);
+  client::AccessToken after_expiry = kept;
+  auto ended_at = Clock::now();
+  for (int i = 0; i < 1000 && Clock::now() < third.expires_at + seconds(20); ++i) {
+    after_expiry = source.Get();
+    ended_at = Clock::now();
+    if (after_expiry.outcome != Outcome::kValid) break;
+    EXPECT_EQ(after_expiry.token, third.token);
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(after_expiry.outcome, Outcome::kUnavailable) << after_expiry.error;
+  EXPECT_TRUE(after_expiry.token.empty());
+  EXPECT_GE(Ms(ended_at, third.expires_at), 0);  // the old token lasted until its expiry
+}
+
+// RFC 7662 through Client::Introspect: active for a real token (on every
+// replica), inactive for garbage and, after /oauth2/revoke, on every replica.
+TEST(ClientE2E, IntrospectIsActiveForARealTokenAndInactiveForGarbageOrRevoked) {
+  Fleet fleet(3, {{}, {{kClientId, kClientSecret}}});
+  client::Client c(ReplicaOptions(fleet.urls));       // round-robin over the three
+  std::vector<std::unique_ptr<client::Client>> only;  // one client per replica
+  for (const auto& url : fleet.urls)
+    only.push_back(std::make_unique<client::Client>(ReplicaOptions({url})));
+  client::ClientCredentialsTokenSource source(c, ReportsCredentials("reports:read reports:write"));
+  auto token = source.Get();
+  ASSERT_EQ(token.outcome, Outcome::kValid) << token.error;
+
+  auto active = c.Introspect(token.token, kClientId, kClientSecret);
+  ASSERT_EQ(active.outcome, Outcome::kValid) << active.error;
+  EXPECT_TRUE(active.active);
+  EXPECT_EQ(active.client_id, kClientId);
+  EXPECT_EQ(active.sub, kClientId);
+  EXPECT_EQ(active.scope, "reports:read reports:write");
+  EXPECT_TRUE(active.username.empty());
+  EXPECT_GT(active.exp, UnixNow());
+  EXPECT_LE(active.exp, UnixNow() + 300 + 5);  // default BULWARK_ACCESS_TOKEN_TTL
+  for (std::size_t i = 0; i < only.size(); ++i) {
+    auto a = only[i]->Introspect(token.token, kClientId, kClientSecret);
+    EXPECT_EQ(a.outcome, Outcome::kValid) << fleet.urls[i] << ": " << a.error;
+    EXPECT_TRUE(a.active) << fleet.urls[i];
+  }
+
+  for (const std::string& garbage :
+       {std::string("garbage"), std::string("a.b.c"), std::string(), Tampered(token.token)}) {
+    auto g = c.Introspect(garbage, kClientId, kClientSecret);
+    EXPECT_EQ(g.outcome, Outcome::kValid) << "'" << garbage << "': " << g.error;
+    EXPECT_FALSE(g.active) << "'" << garbage << "'";
+    EXPECT_TRUE(g.client_id.empty() && g.sub.empty() && g.scope.empty()) << "'" << garbage << "'";
+  }
+
+  auto revoked = c.Call(RevokeRequest(token.token));
+  ASSERT_EQ(revoked.outcome, Outcome::kValid) << revoked.error;
+  EXPECT_EQ(revoked.status, 200);
+  auto revoker = std::find(fleet.urls.begin(), fleet.urls.end(), revoked.base_url);
+  ASSERT_NE(revoker, fleet.urls.end()) << revoked.base_url;
+  // The replica that revoked it knows at once ...
+  auto at_once =
+      only[revoker - fleet.urls.begin()]->Introspect(token.token, kClientId, kClientSecret);
+  EXPECT_EQ(at_once.outcome, Outcome::kValid) << at_once.error;
+  EXPECT_FALSE(at_once.active) << revoked.base_url;
+  // ... and every replica soon (at once, or within the moment a replica may
+  // trust a recent "not revoked" answer for a token it cached: 5 s allowed).
+  for (std::size_t i = 0; i < only.size(); ++i) {
+    client::IntrospectionResult last;
+    auto begin = Clock::now();
+    bool inactive = Eventually(
+        [&] {
+          last = only[i]->Introspect(token.token, kClientId, kClientSecret);
+          return last.outcome == Outcome::kValid && !last.active;
+        },
+        seconds(5));
+    EXPECT_TRUE(inactive) << fleet.urls[i] << " " << client::OutcomeName(last.outcome) << " "
+                          << last.error << " active=" << last.active;
+    std::printf("  %s: inactive after %lld ms\n", fleet.urls[i].c_str(),
+                static_cast<long long>(
+                    std::chrono::duration_cast<milliseconds>(Clock::now() - begin).count()));
+  }
+  for (std::size_t i = 0; i < fleet.urls.size(); ++i) {  // round-robin: each replica once
+    auto again = c.Introspect(token.token, kClientId, kClientSecret);
+    EXPECT_EQ(again.outcome, Outcome::kValid) << again.error;
+    EXPECT_FALSE(again.active);
+  }
+  // Revoking it again is fine (RFC 7009 §2.2).
+  EXPECT_EQ(c.Call(RevokeRequest(token.token)).status, 200);
+
+  // A JWT validated locally never sees the revocation (docs/client.md): the
+  // reason to introspect where a revoked token must be refused at once.
+  client::TokenValidator validator(c, ValidatorOptions());
+  EXPECT_EQ(validator.Validate(token.token).outcome, Outcome::kValid);
+
+  // A fresh token for the same client is active.
+  source.Invalidate();
+  auto fresh = source.Get();
+  ASSERT_EQ(fresh.outcome, Outcome::kValid) << fresh.error;
+  EXPECT_NE(fresh.token, token.token);
+  auto fresh_active = c.Introspect(fresh.token, kClientId, kClientSecret);
+  EXPECT_EQ(fresh_active.outcome, Outcome::kValid) << fresh_active.error;
+  EXPECT_TRUE(fresh_active.active);
+}
+
+// A wrong client secret is an invalid credential: kInvalid with
+// "invalid_client", one request (no retry, no failover), no breaker failure,
+// never "unavailable" — for the token source (both client authentication
+// methods) and for introspection.
+TEST(ClientE2E, WrongClientSecretIsInvalidAndNotRetried) {
+  Fleet fleet(2, {{}, {{kClientId, kClientSecret}}});
+  client::Client c(ReplicaOptions(fleet.urls));
+  const double invalid_before = MetricOverFleet(fleet, "bulwark_oauth_invalid_client_total");
+  ASSERT_GE(invalid_before, 0);
+
+  // One call; checks that it was a single attempt that left the breakers alone.
+  auto single_attempt = [&](const char* what, auto&& call) {
+    const auto before = c.Stats();
+    call();
+    const auto after = c.Stats();
+    EXPECT_EQ(after.calls, before.calls + 1) << what;
+    EXPECT_EQ(after.attempts, before.attempts + 1) << what;
+    EXPECT_EQ(after.retries, before.retries) << what;
+    EXPECT_EQ(after.failovers, before.failovers) << what;
+    EXPECT_EQ(after.unavailable, before.unavailable) << what;
+    for (std::size_t i = 0; i < after.endpoints.size(); ++i) {
+      EXPECT_EQ(after.endpoints[i].failures, before.endpoints[i].failures) << what;
+      EXPECT_EQ(after.endpoints[i].state, BreakerState::kClosed) << what;
+    }
+  };
+
+  auto wrong = ReportsCredentials("reports:read");
+  wrong.client_secret = "not-the-secret-0123456789abcdefghijkl";
+  client::ClientCredentialsTokenSource basic(c, wrong);
+  for (int i = 0; i < 2; ++i) {  // nothing cached: asked again, refused again
+    single_attempt("client_secret_basic", [&] {
+      auto t = basic.Get();
+      EXPECT_EQ(t.outcome, Outcome::kInvalid) << t.error;
+      EXPECT_EQ(t.error, "invalid_client");
+      EXPECT_TRUE(t.token.empty());
+    });
+  }
+  EXPECT_EQ(basic.grants(), 2u);
+
+  wrong.basic_auth = false;
+  client::ClientCredentialsTokenSource post(c, wrong);
+  single_attempt("client_secret_post", [&] {
+    auto t = post.Get();
+    EXPECT_EQ(t.outcome, Outcome::kInvalid) << t.error;
+    EXPECT_EQ(t.error, "invalid_client");
+  });
+
+  auto unknown = ReportsCredentials("reports:read");
+  unknown.client_id = "nobody";
+  client::ClientCredentialsTokenSource stranger(c, unknown);
+  single_attempt("unknown client", [&] {
+    auto t = stranger.Get();
+    EXPECT_EQ(t.outcome, Outcome::kInvalid) << t.error;
+    EXPECT_EQ(t.error, "invalid_client");
+  });
+
+  single_attempt("introspection", [&] {
+    auto i = c.Introspect("garbage", kClientId, "not-the-secret-0123456789abcdefghijkl");
+    EXPECT_EQ(i.outcome, Outcome::kInvalid) << i.error;
+    EXPECT_FALSE(i.active);
+  });
+
+  // Five refused client authentications reached the replicas, one each.
+  EXPECT_EQ(MetricOverFleet(fleet, "bulwark_oauth_invalid_client_total"), invalid_before + 5);
+
+  // The right secret with a scope the client may not have: invalid_scope.
+  client::ClientCredentialsTokenSource greedy(c, ReportsCredentials("admin"));
+  single_attempt("invalid scope", [&] {
+    auto t = greedy.Get();
+    EXPECT_EQ(t.outcome, Outcome::kInvalid) << t.error;
+    EXPECT_EQ(t.error, "invalid_scope");
+  });
+  // And the right secret and scope work through the same client.
+  client::ClientCredentialsTokenSource right(c, ReportsCredentials("reports:read"));
+  auto ok = right.Get();
+  EXPECT_EQ(ok.outcome, Outcome::kValid) << ok.error;
+  EXPECT_FALSE(ok.token.empty());
+}
+
+// A secret made as docs/oauth.md suggests (`openssl rand -base64 32`) holds
+// '+', '/' and '='. client_secret_post form-encodes it in the body, which the
+// server decodes: it works.
+constexpr const char* kBase64ClientId = "batch";
+constexpr const char* kBase64Secret = "q5+Xz/1kR0b7Hn2cVv8Wm4Tt6Yp3Lj9Gs0Ae1Df2Ui=";
+
+TEST(ClientE2E, Base64SecretWorksWithClientSecretPost) {
+  Fleet fleet(2, {{}, {{kBase64ClientId, kBase64Secret}}});
+  client::Client c(ReplicaOptions(fleet.urls));
+  client::ClientCredentialsOptions cc{kBase64ClientId, kBase64Secret, "reports:read"};
+  cc.basic_auth = false;
+  client::ClientCredentialsTokenSource source(c, cc);
+  auto t = source.Get();
+  ASSERT_EQ(t.outcome, Outcome::kValid) << t.error;
+  client::TokenValidator validator(c, ValidatorOptions());
+  auto v = validator.Validate(t.token);
+  EXPECT_EQ(v.outcome, Outcome::kValid) << v.error;
+  EXPECT_EQ(v.claims.client_id, kBase64ClientId);
+}
+
+// Disabled: a server bug. RFC 6749 §2.3.1 has the client form-encode id and
+// secret before Base64 in client_secret_basic, and libbulwark-client does
+// ('+' -> %2B, '/' -> %2F, '=' -> %3D), but src/api/oauth_handlers.cpp
+// (AuthenticateClient) compares the Basic password without form-decoding it:
+// invalid_client for every secret with a character outside [A-Za-z0-9-._~].
+// Run with --gtest_also_run_disabled_tests once the server decodes it.
+TEST(ClientE2E, DISABLED_Base64SecretWorksWithClientSecretBasic) {
+  Fleet fleet(2, {{}, {{kBase64ClientId, kBase64Secret}}});
+  client::Client c(ReplicaOptions(fleet.urls));
+  client::ClientCredentialsTokenSource source(
+      c, client::ClientCredentialsOptions{kBase64ClientId, kBase64Secret, "reports:read"});
+  auto t = source.Get();
+  ASSERT_EQ(t.outcome, Outcome::kValid) << t.error;
+  auto i = c.Introspect(t.token, kBase64ClientId, kBase64Secret);
+  EXPECT_EQ(i.outcome, Outcome::kValid) << i.error;
+  EXPECT_TRUE(i.active);
 }
 
 }  // namespace
