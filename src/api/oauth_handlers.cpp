@@ -3,6 +3,8 @@
 // first-party POST /v1/auth/refresh. Clients authenticate with HTTP Basic
 // (client_secret_basic) or form fields (client_secret_post). Errors follow RFC
 // 6749 §5.2: {"error": code, "error_description": ...}.
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,6 +20,7 @@ namespace {
 using http::Executor;
 using http::HttpRequest;
 using http::HttpResponse;
+using http::Reply;
 namespace json = boost::json;
 
 constexpr std::size_t kMaxFormFields = 32;
@@ -91,10 +94,15 @@ HttpResponse TokenJson(const TokenResponse& t) {
   return r;
 }
 
+using Form = std::unordered_map<std::string, std::string>;
+
+struct PresentedClient {
+  std::string id;
+  std::string secret;
+};
+
 // client_secret_basic or client_secret_post (not both: RFC 6749 §2.3).
-OAuthResult<OAuthClient> AuthenticateClient(
-    OAuthService& oauth, const HttpRequest& req,
-    const std::unordered_map<std::string, std::string>& form) {
+std::variant<PresentedClient, OAuthError> ClientOf(const HttpRequest& req, const Form& form) {
   const std::string* auth = req.Header("Authorization");
   const bool in_body = form.count("client_secret") > 0;
   if (auth != nullptr && auth->size() > 6 && (auth->compare(0, 6, "Basic ") == 0)) {
@@ -104,37 +112,51 @@ OAuthResult<OAuthClient> AuthenticateClient(
     std::size_t colon = decoded->find(':');
     if (colon == std::string::npos)
       return OAuthError{"invalid_client", "malformed Basic credentials"};
-    return oauth.AuthenticateClient(decoded->substr(0, colon), decoded->substr(colon + 1));
+    return PresentedClient{decoded->substr(0, colon), decoded->substr(colon + 1)};
   }
   auto id = form.find("client_id");
   auto secret = form.find("client_secret");
   if (id == form.end() || secret == form.end()) {
     return OAuthError{"invalid_client", "client authentication required"};
   }
-  return oauth.AuthenticateClient(id->second, secret->second);
+  return PresentedClient{id->second, secret->second};
 }
+
+// An OAuth request, parsed on the I/O thread and carried to the store pool
+// when it needs a store.
+struct OAuthCall {
+  Form form;
+  PresentedClient client;
+};
+
+// The call, or the response that ends it (malformed body, bad client credentials).
+std::variant<std::shared_ptr<OAuthCall>, HttpResponse> ParseCall(const HttpRequest& req);
 
 std::string Field(const std::unordered_map<std::string, std::string>& form, const char* key) {
   auto it = form.find(key);
   return it == form.end() ? "" : it->second;
 }
 
-HttpResponse Token(ApiContext& ctx, HttpRequest& req) {
+std::variant<std::shared_ptr<OAuthCall>, HttpResponse> ParseCall(const HttpRequest& req) {
   auto form = ParseForm(req.body);
   if (!form) return InvalidRequest("the body must be application/x-www-form-urlencoded");
-  auto client = AuthenticateClient(*ctx.oauth, req, *form);
+  auto client = ClientOf(req, *form);
   if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
-  const OAuthClient& c = std::get<OAuthClient>(client);
-  const std::string grant = Field(*form, "grant_type");
+  return std::make_shared<OAuthCall>(
+      OAuthCall{std::move(*form), std::move(std::get<PresentedClient>(client))});
+}
+
+HttpResponse TokenFor(ApiContext& ctx, const OAuthCall& call, const OAuthClient& c) {
+  const std::string grant = Field(call.form, "grant_type");
   OAuthResult<TokenResponse> result = OAuthError{"unsupported_grant_type", "unsupported grant"};
   if (grant.empty()) return InvalidRequest("grant_type is required");
   if (grant == "client_credentials") {
-    result = ctx.oauth->ClientCredentials(c, Field(*form, "scope"));
+    result = ctx.oauth->ClientCredentials(c, Field(call.form, "scope"));
   } else if (grant == "refresh_token") {
     if (std::find(c.grants.begin(), c.grants.end(), "refresh_token") == c.grants.end()) {
       return OAuthErrorResponse({"unauthorized_client", "the client may not refresh"});
     }
-    const std::string token = Field(*form, "refresh_token");
+    const std::string token = Field(call.form, "refresh_token");
     if (token.empty()) return InvalidRequest("refresh_token is required");
     result = ctx.oauth->Refresh(token, c.id);
   }
@@ -142,13 +164,26 @@ HttpResponse Token(ApiContext& ctx, HttpRequest& req) {
   return TokenJson(std::get<TokenResponse>(result));
 }
 
-HttpResponse Introspect(ApiContext& ctx, HttpRequest& req) {
-  auto form = ParseForm(req.body);
-  if (!form) return InvalidRequest("the body must be application/x-www-form-urlencoded");
-  auto client = AuthenticateClient(*ctx.oauth, req, *form);
-  if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
-  if (form->count("token") == 0) return InvalidRequest("token is required");
-  auto result = ctx.oauth->Introspect(Field(*form, "token"));
+// Starts on the I/O thread: a client_credentials grant for a client that
+// authenticated moments ago needs no store (signing is CPU work), so it is
+// answered there; everything else hops to the store pool.
+Reply Token(ApiContext& ctx, HttpRequest& req) {
+  auto parsed = ParseCall(req);
+  if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
+  std::shared_ptr<OAuthCall> call = std::get<std::shared_ptr<OAuthCall>>(std::move(parsed));
+  if (Field(call->form, "grant_type") == "client_credentials") {
+    if (auto client = ctx.oauth->AuthenticateCachedClient(call->client.id, call->client.secret)) {
+      return TokenFor(ctx, *call, *client);
+    }
+  }
+  return Reply::Then(Executor::kStore, [&ctx, call]() -> Reply {
+    auto client = ctx.oauth->AuthenticateClient(call->client.id, call->client.secret);
+    if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
+    return TokenFor(ctx, *call, std::get<OAuthClient>(client));
+  });
+}
+
+HttpResponse IntrospectionJson(const OAuthResult<Introspection>& result) {
   if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
   const Introspection& i = std::get<Introspection>(result);
   json::object out{{"active", i.active}};
@@ -171,13 +206,34 @@ HttpResponse Introspect(ApiContext& ctx, HttpRequest& req) {
   return JsonResponse(200, out);
 }
 
+// Like Token: a cached client asking about a cached access token is answered
+// on the I/O thread.
+Reply Introspect(ApiContext& ctx, HttpRequest& req) {
+  auto parsed = ParseCall(req);
+  if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
+  std::shared_ptr<OAuthCall> call = std::get<std::shared_ptr<OAuthCall>>(std::move(parsed));
+  if (call->form.count("token") > 0 &&
+      ctx.oauth->AuthenticateCachedClient(call->client.id, call->client.secret)) {
+    if (auto answered = ctx.oauth->IntrospectWithoutBlocking(Field(call->form, "token"))) {
+      return IntrospectionJson(*answered);
+    }
+  }
+  return Reply::Then(Executor::kStore, [&ctx, call]() -> Reply {
+    auto client = ctx.oauth->AuthenticateClient(call->client.id, call->client.secret);
+    if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
+    if (call->form.count("token") == 0) return InvalidRequest("token is required");
+    return IntrospectionJson(ctx.oauth->Introspect(Field(call->form, "token")));
+  });
+}
+
 HttpResponse Revoke(ApiContext& ctx, HttpRequest& req) {
-  auto form = ParseForm(req.body);
-  if (!form) return InvalidRequest("the body must be application/x-www-form-urlencoded");
-  auto client = AuthenticateClient(*ctx.oauth, req, *form);
+  auto parsed = ParseCall(req);
+  if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
+  const OAuthCall& call = *std::get<std::shared_ptr<OAuthCall>>(parsed);
+  auto client = ctx.oauth->AuthenticateClient(call.client.id, call.client.secret);
   if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
-  if (form->count("token") == 0) return InvalidRequest("token is required");
-  auto result = ctx.oauth->Revoke(Field(*form, "token"));
+  if (call.form.count("token") == 0) return InvalidRequest("token is required");
+  auto result = ctx.oauth->Revoke(Field(call.form, "token"));
   if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
   HttpResponse r;
   r.status = 200;
@@ -257,9 +313,10 @@ HttpResponse DeleteClient(ApiContext& ctx, HttpRequest& req) {
 }  // namespace
 
 void RegisterOAuthRoutes(http::Router& router, ApiContext& ctx) {
-  router.Add("POST", "/oauth2/token", Executor::kStore,
+  // Token and introspection start on the I/O thread (see Token, Introspect).
+  router.Add("POST", "/oauth2/token", Executor::kInline,
              [&ctx](HttpRequest& req) { return Token(ctx, req); });
-  router.Add("POST", "/oauth2/introspect", Executor::kStore,
+  router.Add("POST", "/oauth2/introspect", Executor::kInline,
              [&ctx](HttpRequest& req) { return Introspect(ctx, req); });
   router.Add("POST", "/oauth2/revoke", Executor::kStore,
              [&ctx](HttpRequest& req) { return Revoke(ctx, req); });

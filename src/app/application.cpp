@@ -274,6 +274,8 @@ int Application::Run() {
   oauth_options.audience = config_.access_token_audience;
   oauth_options.access_token_ttl_seconds = config_.access_token_ttl_seconds;
   oauth_options.refresh = refresh_lifetimes;
+  // One staleness bound for what a replica remembers about other replicas' changes.
+  oauth_options.client_cache_ttl = config_.revocation_recheck;
   OAuthService oauth(*stores->clients, *stores->refresh_tokens, *stores->sessions, keys, verifier,
                      clock, metrics, oauth_options);
   context.oauth = &oauth;

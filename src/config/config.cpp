@@ -379,9 +379,10 @@ const std::vector<Setting>& Settings() {
                      "that lost the response; 0 = never (default 10)",
                      Integer(&C::refresh_grace_seconds, 0, 300)));
     s.push_back(Make("BULWARK_REVOCATION_RECHECK",
-                     "Seconds a replica trusts its last \"not revoked\" answer for an access "
-                     "token it verified; a revocation through another replica takes up to this "
-                     "long, 0 = ask the store every time (default 1)",
+                     "Seconds a replica trusts what it read about an access token's revocation "
+                     "or an OAuth client; a revocation or a client deleted through another "
+                     "replica takes up to this long here, 0 = ask the store every time "
+                     "(default 1)",
                      Seconds(&C::revocation_recheck, /*allow_zero=*/true)));
     s.push_back(Make("BULWARK_ACCESS_TOKEN_AUDIENCE",
                      "The aud claim of access tokens (default: the issuer)",

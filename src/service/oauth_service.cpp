@@ -15,6 +15,7 @@ namespace bulwark {
 namespace {
 
 constexpr std::size_t kMaxOAuthTokenBytes = 8192;
+constexpr std::size_t kClientCacheEntries = 10000;
 constexpr std::string_view kSecretPrefix = "sha256:";
 
 OAuthError Err(std::string code, std::string description) {
@@ -90,7 +91,31 @@ Status OAuthService::CreateClient(const std::string& id, std::string_view secret
 
 Result<std::vector<OAuthClient>> OAuthService::ListClients() { return clients_.ListClients(); }
 
-Status OAuthService::DeleteClient(const std::string& id) { return clients_.DeleteClient(id); }
+Status OAuthService::DeleteClient(const std::string& id) {
+  Status st = clients_.DeleteClient(id);
+  std::lock_guard lock(client_cache_mutex_);
+  client_cache_.erase(id);
+  return st;
+}
+
+std::optional<OAuthClient> OAuthService::AuthenticateCachedClient(std::string_view client_id,
+                                                                  std::string_view secret) {
+  if (options_.client_cache_ttl.count() <= 0) return std::nullopt;
+  OAuthClient client;
+  {
+    std::lock_guard lock(client_cache_mutex_);
+    auto it = client_cache_.find(std::string(client_id));
+    if (it == client_cache_.end()) return std::nullopt;
+    if (clock_.Monotonic() - it->second.fetched_at >= options_.client_cache_ttl) {
+      client_cache_.erase(it);
+      return std::nullopt;
+    }
+    client = it->second.client;
+  }
+  // Only a success is answered from memory; anything else takes the full path.
+  if (!ConstantTimeEquals(HashClientSecret(secret), client.secret_hash)) return std::nullopt;
+  return client;
+}
 
 OAuthResult<OAuthClient> OAuthService::AuthenticateClient(std::string_view client_id,
                                                           std::string_view secret) {
@@ -103,6 +128,11 @@ OAuthResult<OAuthClient> OAuthService::AuthenticateClient(std::string_view clien
   if (!client.ok() || !match || client->disabled || client_id.empty()) {
     invalid_client_.Inc();
     return Err("invalid_client", "client authentication failed");
+  }
+  if (options_.client_cache_ttl.count() > 0) {
+    std::lock_guard lock(client_cache_mutex_);
+    if (client_cache_.size() >= kClientCacheEntries) client_cache_.clear();  // bounded
+    client_cache_[client->id] = CachedClient{*client, clock_.Monotonic()};
   }
   return std::move(*client);
 }
@@ -198,6 +228,35 @@ OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
   return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, next, family->scope};
 }
 
+namespace {
+
+Introspection IntrospectionOf(const jwt::Claims& claims) {
+  Introspection out;
+  out.active = true;
+  out.token_type = "access_token";
+  out.sub = claims.sub;
+  out.username = claims.username;
+  out.client_id = claims.client_id;
+  out.scope = claims.scope;
+  out.iss = claims.iss;
+  out.jti = claims.jti;
+  out.aud = claims.aud;
+  out.exp = claims.exp;
+  out.iat = claims.iat;
+  return out;
+}
+
+}  // namespace
+
+std::optional<OAuthResult<Introspection>> OAuthService::IntrospectWithoutBlocking(
+    std::string_view token) {
+  if (token.size() > kMaxOAuthTokenBytes || !LooksLikeJwt(token)) return std::nullopt;
+  auto cached = verifier_.VerifyCached(token, "");
+  if (!cached) return std::nullopt;
+  if (!cached->ok()) return Introspection{};  // VerifyCached fails only for the audience
+  return IntrospectionOf(***cached);
+}
+
 OAuthResult<Introspection> OAuthService::Introspect(std::string_view token) {
   Introspection out;
   if (token.empty() || token.size() > kMaxOAuthTokenBytes) return out;
@@ -209,19 +268,7 @@ OAuthResult<Introspection> OAuthService::Introspect(std::string_view token) {
       if (verified.error().code() == ErrorCode::kUnavailable) return StoreDown(verified.error());
       return out;
     }
-    const VerifiedClaims& claims = *verified;
-    out.active = true;
-    out.token_type = "access_token";
-    out.sub = claims->sub;
-    out.username = claims->username;
-    out.client_id = claims->client_id;
-    out.scope = claims->scope;
-    out.iss = claims->iss;
-    out.jti = claims->jti;
-    out.aud = claims->aud;
-    out.exp = claims->exp;
-    out.iat = claims->iat;
-    return out;
+    return IntrospectionOf(**verified);
   }
   if (std::string family_id = RefreshFamilyIdOf(token); !family_id.empty()) {
     auto family = refresh_.GetFamily(family_id, now);

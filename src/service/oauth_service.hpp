@@ -5,9 +5,13 @@
 // 6749 §5.2 code in OAuthError::code and the API maps them to statuses.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 
 #include "core/clock.hpp"
@@ -27,6 +31,10 @@ struct OAuthOptions {
   std::string audience;  // "aud" of access tokens; empty: the issuer
   int64_t access_token_ttl_seconds = 300;
   RefreshTokenLifetimes refresh;
+  // How long a client that authenticated stays in memory, so that its next
+  // calls need no store read (a client deleted through another replica keeps
+  // working here that long); 0: never cached.
+  std::chrono::milliseconds client_cache_ttl{1000};
 };
 
 // An RFC 6749 §5.2 error: `code` is "invalid_client", "invalid_grant",
@@ -67,6 +75,12 @@ class OAuthService {
   // same. invalid_client for unknown, disabled or wrong secret.
   OAuthResult<OAuthClient> AuthenticateClient(std::string_view client_id, std::string_view secret);
 
+  // AuthenticateClient answered from memory without blocking: the client when
+  // it authenticated here within client_cache_ttl and `secret` matches;
+  // nullopt otherwise (then call AuthenticateClient from the store pool).
+  std::optional<OAuthClient> AuthenticateCachedClient(std::string_view client_id,
+                                                      std::string_view secret);
+
   // grant_type=client_credentials: an access token for the client itself
   // (sub = client_id), no refresh token (RFC 6749 §4.4.3). `scope` must be a
   // subset of the client's scopes; empty asks for all of them.
@@ -85,6 +99,9 @@ class OAuthService {
   // RFC 7662. A token it cannot vouch for is {active: false}; only a store
   // outage is an error (temporarily_unavailable).
   OAuthResult<Introspection> Introspect(std::string_view token);
+  // Introspect without blocking: an access token the verifier has cached;
+  // nullopt when the store must be asked.
+  std::optional<OAuthResult<Introspection>> IntrospectWithoutBlocking(std::string_view token);
 
   // RFC 7009: revokes a refresh token's family or an access token's jti;
   // unknown tokens are fine (OK).
@@ -119,6 +136,13 @@ class OAuthService {
   metrics::Counter& grants_refresh_;
   metrics::Counter& refresh_reuse_;
   metrics::Counter& invalid_client_;
+
+  struct CachedClient {
+    OAuthClient client;
+    std::chrono::steady_clock::time_point fetched_at;
+  };
+  std::mutex client_cache_mutex_;
+  std::unordered_map<std::string, CachedClient> client_cache_;  // GUARDED_BY(client_cache_mutex_)
 };
 
 }  // namespace bulwark

@@ -198,3 +198,54 @@ TEST_F(OAuthServiceTest, IntrospectionAndRevocation) {
 
 }  // namespace
 }  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+TEST_F(OAuthServiceTest, AnAuthenticatedClientIsRememberedForTheCacheTtl) {
+  // Never authenticated here: the store must be asked.
+  EXPECT_FALSE(oauth_.AuthenticateCachedClient("reports", kSecret).has_value());
+  EXPECT_EQ(Ok(oauth_.AuthenticateClient("reports", kSecret)).id, "reports");
+  auto cached = oauth_.AuthenticateCachedClient("reports", kSecret);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->scopes, (std::vector<std::string>{"reports:read", "reports:write"}));
+  // The secret is compared every time; a wrong one takes the full path.
+  EXPECT_FALSE(oauth_.AuthenticateCachedClient("reports", "wrong").has_value());
+  EXPECT_FALSE(oauth_.AuthenticateCachedClient("nobody", kSecret).has_value());
+  clients_.unavailable = true;  // served from memory while the store is down
+  EXPECT_TRUE(oauth_.AuthenticateCachedClient("reports", kSecret).has_value());
+  clients_.unavailable = false;
+  clock_.Advance(1);  // the TTL (1 s) is over
+  EXPECT_FALSE(oauth_.AuthenticateCachedClient("reports", kSecret).has_value());
+  // Deleting through this service forgets it at once.
+  EXPECT_EQ(Ok(oauth_.AuthenticateClient("reports", kSecret)).id, "reports");
+  ASSERT_TRUE(oauth_.DeleteClient("reports").ok());
+  EXPECT_FALSE(oauth_.AuthenticateCachedClient("reports", kSecret).has_value());
+  EXPECT_EQ(ErrorCode(oauth_.AuthenticateClient("reports", kSecret)), "invalid_client");
+}
+
+TEST_F(OAuthServiceTest, IntrospectionWithoutBlockingAnswersOnlyCachedAccessTokens) {
+  // A verifier that trusts its revocation checks for 1 s.
+  AccessTokenVerifier verifier(
+      keys_, *store_, clock_, metrics_,
+      AccessTokenVerifierOptions{kIssuer, 30, 100, std::chrono::seconds(1)});
+  OAuthService oauth(clients_, refresh_, *store_, keys_, verifier, clock_, metrics_, options_);
+  const OAuthClient client = Ok(oauth.AuthenticateClient("reports", kSecret));
+  const std::string access = Ok(oauth.ClientCredentials(client, "")).access_token;
+  EXPECT_FALSE(oauth.IntrospectWithoutBlocking(access).has_value());  // not verified yet
+  EXPECT_FALSE(oauth.IntrospectWithoutBlocking("not-a-jwt").has_value());
+  EXPECT_TRUE(Ok(oauth.Introspect(access)).active);
+  auto quick = oauth.IntrospectWithoutBlocking(access);
+  ASSERT_TRUE(quick.has_value());
+  const Introspection& i = Ok(*quick);
+  EXPECT_TRUE(i.active);
+  EXPECT_EQ(i.client_id, "reports");
+  EXPECT_EQ(i.scope, "reports:read reports:write");
+  // Revoked through this service: forgotten at once, inactive from then on.
+  EXPECT_TRUE(Ok(oauth.Revoke(access)));
+  EXPECT_FALSE(oauth.IntrospectWithoutBlocking(access).has_value());
+  EXPECT_FALSE(Ok(oauth.Introspect(access)).active);
+}
+
+}  // namespace
+}  // namespace bulwark
