@@ -3,7 +3,7 @@
 
 bench/run calls it with rounds of two files each: jwt-N.json (Google Benchmark
 JSON of bulwark_micro_bench --benchmark_filter=BM_Jwt) and openssl-speed-N.txt
-(`openssl speed -seconds 3 ecdsap256 ed25519`). Writes jwt-vs-openssl.json:
+(`openssl speed -seconds N ecdsap256 ed25519`; bench/run: N = 2). Writes jwt-vs-openssl.json:
 the median rate of each side per operation and their ratio (target >= 0.8).
 """
 import argparse

@@ -710,7 +710,8 @@ def main():
     add("")
     add("src/jwt on one thread (bench/jwt_bench.cpp: `SigningKey::Sign` of a typical access token, and the "
         "whole `Validate`: base64url, JSON, key lookup, signature, claims) against "
-        "`openssl speed -seconds 3 ecdsap256 ed25519` (raw signatures of a digest, also one thread), "
+        f"`openssl speed -seconds {meta.get('jwt_speed_s', 3)} ecdsap256 ed25519` (raw signatures of a digest, "
+        f"also one thread; each Bulwark benchmark with `--benchmark_min_time={meta.get('jwt_speed_s', 3)}`), "
         "interleaved rounds in this run, medians (bench/jwt_vs_openssl.py). Target: ratio >= "
         f"{jwt_vs.get('target', 0.8):g}.")
     add("")
