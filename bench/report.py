@@ -478,12 +478,15 @@ def main():
         if flood_verify and flood_verify.get("cpu"):
             thr = flood_verify["cpu"]["procs"].get("server", {}).get("threads", [])
             roles = bulwark_thread_roles(thr, nproc)
-            hash_pct = sum(t["cpu_pct"] for t in thr if roles.get(t["tid"]) == "hash")
+            # None when the thread count does not match the expected layout (roles unknown):
+            # then the sentence must not claim the hashing pool was idle.
+            hash_pct = sum(t["cpu_pct"] for t in thr if roles.get(t["tid"]) == "hash") if roles else None
             base = (f" from {fmt(flood_base['p99_ms'])} ms (p50 {fmt(flood_base['p50_ms'])} ms, "
                     f"{fmt_int(flood_base['rps'])} req/s) with the same verify load and no logins"
                     if flood_base else "")
             add(f"- During the login flood the hashing pool ({nproc} threads, one per core) used "
-                f"{fmt(hash_pct, 0, '%')} of the machine's {nproc * 100}%, and verify's p99 rose to "
+                f"{fmt(hash_pct, 0, '%') if hash_pct is not None else 'an unknown share (thread roles not inferred: unexpected thread count)'} "
+                f"of the machine's {nproc * 100}%, and verify's p99 rose to "
                 f"{fmt(flood_p99)} ms (p50 {fmt(flood_verify['p50_ms'])} ms){base}.")
         if login and login.get("cpu"):
             c = login["cpu"]
