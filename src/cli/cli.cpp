@@ -370,20 +370,14 @@ int Main(int argc, char** argv) {
       exit_code = Fail(Error::InvalidArgument("--secret-stdin: no secret on standard input"));
       return;
     }
-    if (secret->size() < OAuthService::kMinClientSecretBytes) {
-      exit_code = Fail(Error::InvalidArgument("--secret-stdin: the secret must have at least " +
-                                              std::to_string(OAuthService::kMinClientSecretBytes) +
-                                              " characters"));
+    auto made = OAuthService::MakeClient(client_id, *secret, client_grants, client_scopes,
+                                         SystemClock().NowUnix());
+    if (!made.ok()) {
+      exit_code = Fail(Error::InvalidArgument("client add: " + made.error().message()));
       return;
     }
     exit_code = WithClients(flags, [&](ClientStore& clients) {
-      OAuthClient c;
-      c.id = client_id;
-      c.secret_hash = OAuthService::HashClientSecret(*secret);
-      c.grants =
-          client_grants.empty() ? std::vector<std::string>{"client_credentials"} : client_grants;
-      c.scopes = client_scopes;
-      c.created_at = SystemClock().NowUnix();
+      const OAuthClient& c = *made;
       if (Status st = clients.CreateClient(c); !st.ok()) return Fail(st.error());
       std::cout << "client " << c.id << " added\n";
       return kExitOk;

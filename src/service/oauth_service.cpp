@@ -67,9 +67,9 @@ OAuthService::OAuthService(ClientStore& clients, RefreshTokenStore& refresh, Ses
   if (options_.audience.empty()) options_.audience = options_.issuer;
 }
 
-Status OAuthService::CreateClient(const std::string& id, std::string_view secret,
-                                  std::vector<std::string> grants,
-                                  std::vector<std::string> scopes) {
+Result<OAuthClient> OAuthService::MakeClient(const std::string& id, std::string_view secret,
+                                             std::vector<std::string> grants,
+                                             std::vector<std::string> scopes, int64_t now) {
   if (id.empty() || id.size() > 256) return Error::InvalidArgument("client id must be 1-256 bytes");
   if (secret.size() < kMinClientSecretBytes || secret.size() > 1024) {
     return Error::InvalidArgument("the client secret must have 32-1024 characters");
@@ -85,8 +85,16 @@ Status OAuthService::CreateClient(const std::string& id, std::string_view secret
   c.secret_hash = HashClientSecret(secret);
   c.grants = std::move(grants);
   c.scopes = std::move(scopes);
-  c.created_at = clock_.NowUnix();
-  return clients_.CreateClient(c);
+  c.created_at = now;
+  return c;
+}
+
+Status OAuthService::CreateClient(const std::string& id, std::string_view secret,
+                                  std::vector<std::string> grants,
+                                  std::vector<std::string> scopes) {
+  auto client = MakeClient(id, secret, std::move(grants), std::move(scopes), clock_.NowUnix());
+  if (!client.ok()) return client.error();
+  return clients_.CreateClient(*client);
 }
 
 Result<std::vector<OAuthClient>> OAuthService::ListClients() { return clients_.ListClients(); }

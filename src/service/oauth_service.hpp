@@ -116,6 +116,12 @@ class OAuthService {
   Result<std::vector<OAuthClient>> ListClients();
   Status DeleteClient(const std::string& id);
 
+  // A validated client record (the checks CreateClient makes), for callers
+  // that write to a ClientStore themselves (the CLI). kInvalidArgument.
+  static Result<OAuthClient> MakeClient(const std::string& id, std::string_view secret,
+                                        std::vector<std::string> grants,
+                                        std::vector<std::string> scopes, int64_t now);
+
   // For tests and the CLI: the stored form of a client secret.
   static std::string HashClientSecret(std::string_view secret);
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/e2e/bulwark_server.hpp"
@@ -228,6 +230,31 @@ TEST_F(OAuthE2E, AdminManagesClientsWithoutEverSeeingSecrets) {
             403);
   EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/clients/batch", "", {admin}).status, 204);
   EXPECT_EQ(HttpRequest(port(), "DELETE", "/v1/admin/clients/batch", "", {admin}).status, 404);
+}
+
+}  // namespace
+}  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+TEST(OAuthCliE2E, ClientAddRefusesWeakSecretsAndLongIdsWithOneLine) {
+  TempDir dir;
+  const std::string log = dir.File("cli.log");
+  EXPECT_EQ(
+      RunBulwark(dir.path(), {"client", "add", "--id", "weak", "--secret-stdin"}, log, "short\n"),
+      2);
+  std::ifstream in(log);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(all.find("the client secret must have 32-1024 characters"), std::string::npos) << all;
+  EXPECT_EQ(
+      RunBulwark(dir.path(), {"client", "add", "--id", std::string(300, 'x'), "--secret-stdin"},
+                 log, "0123456789abcdef0123456789abcdef\n"),
+      2);
+  EXPECT_EQ(RunBulwark(dir.path(), {"client", "list"}, dir.File("list.log")), 0);
+  std::ifstream listed(dir.File("list.log"));
+  std::string list((std::istreambuf_iterator<char>(listed)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(list.find("weak"), std::string::npos) << list;  // nothing was created
 }
 
 }  // namespace
