@@ -64,7 +64,8 @@ class Statement {
 class Connection {
  public:
   // Opens (creating if missing) and configures the connection: extended
-  // result codes, busy timeout, WAL, synchronous=FULL, foreign keys.
+  // result codes, busy handler (waits up to busy_timeout_ms for another
+  // writer), WAL, synchronous=FULL, foreign keys.
   static Result<std::unique_ptr<Connection>> Open(const std::string& path, int busy_timeout_ms);
 
   ~Connection();
@@ -94,6 +95,12 @@ class Connection {
 
   explicit Connection(sqlite3* db) : db_(db) {}
   Status Configure(int busy_timeout_ms);
+  // The busy handler: waits for another writer in short polls until the
+  // busy timeout (see Configure).
+  static int OnBusy(void* self, int attempts);
+
+  std::chrono::milliseconds busy_timeout_{0};
+  std::chrono::steady_clock::time_point busy_since_;
 
   // Declared first so it is destroyed last, after every cached statement.
   std::unique_ptr<sqlite3, DbCloser> db_;
