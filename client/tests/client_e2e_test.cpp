@@ -741,13 +741,9 @@ TEST(ClientE2E, Base64SecretWorksWithClientSecretPost) {
   EXPECT_EQ(v.claims.client_id, kBase64ClientId);
 }
 
-// Disabled: a server bug. RFC 6749 §2.3.1 has the client form-encode id and
-// secret before Base64 in client_secret_basic, and libbulwark-client does
-// ('+' -> %2B, '/' -> %2F, '=' -> %3D), but src/api/oauth_handlers.cpp
-// (AuthenticateClient) compares the Basic password without form-decoding it:
-// invalid_client for every secret with a character outside [A-Za-z0-9-._~].
-// Run with --gtest_also_run_disabled_tests once the server decodes it.
-TEST(ClientE2E, DISABLED_Base64SecretWorksWithClientSecretBasic) {
+// RFC 6749 §2.3.1: the client form-encodes id and secret before Base64 in
+// client_secret_basic ('+' -> %2B, '/' -> %2F, '=' -> %3D); the server decodes.
+TEST(ClientE2E, Base64SecretWorksWithClientSecretBasic) {
   Fleet fleet(2, {{}, {{kBase64ClientId, kBase64Secret}}});
   client::Client c(ReplicaOptions(fleet.urls));
   client::ClientCredentialsTokenSource source(

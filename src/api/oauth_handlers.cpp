@@ -32,26 +32,29 @@ int HexValue(char c) {
   return -1;
 }
 
+// application/x-www-form-urlencoded decoding of one name or value.
+bool FormDecode(std::string_view in, std::string* dst) {
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      *dst += ' ';
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      *dst += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      *dst += in[i];
+    }
+  }
+  return true;
+}
+
 // application/x-www-form-urlencoded -> fields; nullopt when malformed or a
 // field repeats (RFC 6749 §3.2: parameters must not be included more than once).
 std::optional<std::unordered_map<std::string, std::string>> ParseForm(std::string_view body) {
   std::unordered_map<std::string, std::string> out;
-  auto decode = [](std::string_view in, std::string* dst) {
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      if (in[i] == '+') {
-        *dst += ' ';
-      } else if (in[i] == '%') {
-        if (i + 2 >= in.size()) return false;
-        int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-        if (hi < 0 || lo < 0) return false;
-        *dst += static_cast<char>(hi * 16 + lo);
-        i += 2;
-      } else {
-        *dst += in[i];
-      }
-    }
-    return true;
-  };
+  auto decode = FormDecode;
   while (!body.empty()) {
     std::size_t amp = body.find('&');
     std::string_view pair = body.substr(0, amp);
@@ -99,6 +102,9 @@ using Form = std::unordered_map<std::string, std::string>;
 struct PresentedClient {
   std::string id;
   std::string secret;
+  // Basic credentials as sent, when form-decoding changed them: many clients
+  // (curl -u) do not form-encode, so a secret with '+' or '%' is tried both ways.
+  std::optional<std::pair<std::string, std::string>> undecoded;
 };
 
 // client_secret_basic or client_secret_post (not both: RFC 6749 §2.3).
@@ -112,14 +118,24 @@ std::variant<PresentedClient, OAuthError> ClientOf(const HttpRequest& req, const
     std::size_t colon = decoded->find(':');
     if (colon == std::string::npos)
       return OAuthError{"invalid_client", "malformed Basic credentials"};
-    return PresentedClient{decoded->substr(0, colon), decoded->substr(colon + 1)};
+    // RFC 6749 §2.3.1: id and secret are form-encoded before Base64.
+    const std::string raw_id = decoded->substr(0, colon);
+    const std::string raw_secret = decoded->substr(colon + 1);
+    PresentedClient client;
+    if (!FormDecode(raw_id, &client.id) || !FormDecode(raw_secret, &client.secret)) {
+      return PresentedClient{raw_id, raw_secret, std::nullopt};  // not form-encoded at all
+    }
+    if (client.id != raw_id || client.secret != raw_secret) {
+      client.undecoded = std::make_pair(raw_id, raw_secret);
+    }
+    return client;
   }
   auto id = form.find("client_id");
   auto secret = form.find("client_secret");
   if (id == form.end() || secret == form.end()) {
     return OAuthError{"invalid_client", "client authentication required"};
   }
-  return PresentedClient{id->second, secret->second};
+  return PresentedClient{id->second, secret->second, std::nullopt};
 }
 
 // An OAuth request, parsed on the I/O thread and carried to the store pool
@@ -131,6 +147,21 @@ struct OAuthCall {
 
 // The call, or the response that ends it (malformed body, bad client credentials).
 std::variant<std::shared_ptr<OAuthCall>, HttpResponse> ParseCall(const HttpRequest& req);
+
+OAuthResult<OAuthClient> Authenticate(ApiContext& ctx, const PresentedClient& c) {
+  auto result = ctx.oauth->AuthenticateClient(c.id, c.secret);
+  if (c.undecoded && std::holds_alternative<OAuthError>(result) &&
+      std::get<OAuthError>(result).code == "invalid_client") {
+    return ctx.oauth->AuthenticateClient(c.undecoded->first, c.undecoded->second);
+  }
+  return result;
+}
+
+std::optional<OAuthClient> AuthenticateCached(ApiContext& ctx, const PresentedClient& c) {
+  if (auto client = ctx.oauth->AuthenticateCachedClient(c.id, c.secret)) return client;
+  if (!c.undecoded) return std::nullopt;
+  return ctx.oauth->AuthenticateCachedClient(c.undecoded->first, c.undecoded->second);
+}
 
 std::string Field(const std::unordered_map<std::string, std::string>& form, const char* key) {
   auto it = form.find(key);
@@ -172,12 +203,12 @@ Reply Token(ApiContext& ctx, HttpRequest& req) {
   if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
   std::shared_ptr<OAuthCall> call = std::get<std::shared_ptr<OAuthCall>>(std::move(parsed));
   if (Field(call->form, "grant_type") == "client_credentials") {
-    if (auto client = ctx.oauth->AuthenticateCachedClient(call->client.id, call->client.secret)) {
+    if (auto client = AuthenticateCached(ctx, call->client)) {
       return TokenFor(ctx, *call, *client);
     }
   }
   return Reply::Then(Executor::kStore, [&ctx, call]() -> Reply {
-    auto client = ctx.oauth->AuthenticateClient(call->client.id, call->client.secret);
+    auto client = Authenticate(ctx, call->client);
     if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
     return TokenFor(ctx, *call, std::get<OAuthClient>(client));
   });
@@ -212,14 +243,13 @@ Reply Introspect(ApiContext& ctx, HttpRequest& req) {
   auto parsed = ParseCall(req);
   if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
   std::shared_ptr<OAuthCall> call = std::get<std::shared_ptr<OAuthCall>>(std::move(parsed));
-  if (call->form.count("token") > 0 &&
-      ctx.oauth->AuthenticateCachedClient(call->client.id, call->client.secret)) {
+  if (call->form.count("token") > 0 && AuthenticateCached(ctx, call->client)) {
     if (auto answered = ctx.oauth->IntrospectWithoutBlocking(Field(call->form, "token"))) {
       return IntrospectionJson(*answered);
     }
   }
   return Reply::Then(Executor::kStore, [&ctx, call]() -> Reply {
-    auto client = ctx.oauth->AuthenticateClient(call->client.id, call->client.secret);
+    auto client = Authenticate(ctx, call->client);
     if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
     if (call->form.count("token") == 0) return InvalidRequest("token is required");
     return IntrospectionJson(ctx.oauth->Introspect(Field(call->form, "token")));
@@ -230,7 +260,7 @@ HttpResponse Revoke(ApiContext& ctx, HttpRequest& req) {
   auto parsed = ParseCall(req);
   if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
   const OAuthCall& call = *std::get<std::shared_ptr<OAuthCall>>(parsed);
-  auto client = ctx.oauth->AuthenticateClient(call.client.id, call.client.secret);
+  auto client = Authenticate(ctx, call.client);
   if (auto* e = std::get_if<OAuthError>(&client)) return OAuthErrorResponse(*e);
   if (call.form.count("token") == 0) return InvalidRequest("token is required");
   auto result = ctx.oauth->Revoke(Field(call.form, "token"));

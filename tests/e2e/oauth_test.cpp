@@ -16,10 +16,11 @@ namespace {
 namespace json = boost::json;
 
 constexpr const char* kClientSecret = "reports-secret-0123456789abcdefghij";
-// "reports:<secret>" in base64, for client_secret_basic.
-std::string BasicAuth() {
+// "<id>:<secret>" in base64, for client_secret_basic.
+std::string BasicAuth(const std::string& id = "reports",
+                      const std::string& secret = kClientSecret) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string in = std::string("reports:") + kClientSecret, out;
+  std::string in = id + ":" + secret, out;
   for (std::size_t i = 0; i < in.size(); i += 3) {
     uint32_t n = static_cast<unsigned char>(in[i]) << 16;
     if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
@@ -188,6 +189,31 @@ TEST_F(OAuthE2E, OAuthErrorsFollowRfc6749) {
             "invalid_request");  // repeated parameter
   EXPECT_EQ(Str(Json(Form("/oauth2/token", "grant_type=%zz").body), "error"), "invalid_request");
   EXPECT_EQ(Form("/oauth2/introspect", "").status, 400);
+}
+
+// RFC 6749 §2.3.1 form-encodes Basic credentials; curl -u does not. Both work.
+TEST_F(OAuthE2E, BasicCredentialsWorkFormEncodedAndAsSent) {
+  auto login = HttpRequest(port(), "POST", "/v1/auth/login", LoginBody("root", "root-password"));
+  ASSERT_EQ(login.status, 200);
+  const std::pair<std::string, std::string> admin{
+      "Authorization", "Bearer " + Str(Json(login.body), "session_token")};
+  const std::string secret =
+      "q5+Xz/1kR0b7Hn2cVv8Wm4Tt6Yp3Lj9Gs0Ae1Df2Ui=";  // openssl rand -base64 32
+  ASSERT_EQ(HttpRequest(port(), "POST", "/v1/admin/clients",
+                        R"({"client_id":"b64","client_secret":")" + secret + R"("})", {admin})
+                .status,
+            201);
+  auto token = [&](const std::string& basic) {
+    return HttpRequest(port(), "POST", "/oauth2/token", "grant_type=client_credentials",
+                       {kForm, {"Authorization", basic}});
+  };
+  const std::string encoded = "q5%2BXz%2F1kR0b7Hn2cVv8Wm4Tt6Yp3Lj9Gs0Ae1Df2Ui%3D";
+  EXPECT_EQ(token(BasicAuth("b64", encoded)).status, 200);
+  EXPECT_EQ(token(BasicAuth("b64", secret)).status, 200);
+  EXPECT_EQ(token(BasicAuth("b64", encoded)).status, 200);  // and again, from the client cache
+  EXPECT_EQ(token(BasicAuth("b64", "q5 Xz/1kR0b7Hn2cVv8Wm4Tt6Yp3Lj9Gs0Ae1Df2Ui=")).status, 401);
+  EXPECT_EQ(token(BasicAuth("b64", "q5%2BXz")).status, 401);
+  EXPECT_EQ(token(BasicAuth("b64", "%zz")).status, 401);  // not form-encoding at all: as sent
 }
 
 TEST_F(OAuthE2E, AdminManagesClientsWithoutEverSeeingSecrets) {
