@@ -3,6 +3,7 @@
 #include <charconv>
 #include <utility>
 
+#include "redis/script.hpp"
 #include "storage/refresh_rotation.hpp"
 
 namespace bulwark {
@@ -112,39 +113,47 @@ Result<Reply> RedisRefreshTokenStore::Write(std::vector<std::string> command) {
   return std::move(r->replies.at(0));
 }
 
+Result<Reply> RedisRefreshTokenStore::Eval(const redis::Script& script,
+                                           const std::vector<std::string>& keys,
+                                           const std::vector<std::string>& args) {
+  auto r = Write(script.EvalSha(keys, args));
+  // Not run: the node does not know the script yet; EVAL runs and caches it.
+  if (r.ok() && redis::IsNoScript(*r)) r = Write(script.Eval(keys, args));
+  return r;
+}
+
 Status RedisRefreshTokenStore::CreateFamily(const RefreshFamily& f) {
   // One script: claims the id and writes every field with its expiry, or nothing.
-  auto r = Write({"EVAL",
-                  "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
-                  "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
-                  "redis.call('EXPIREAT', KEYS[1], ARGV[1]) return 1",
-                  "1",
-                  Key(f.family_id),
-                  Str(std::max<int64_t>(f.idle_expires_at, 1)),
-                  "user_id",
-                  f.user_id,
-                  "client_id",
-                  f.client_id,
-                  "session_hash",
-                  f.session_hash,
-                  "scope",
-                  f.scope,
-                  "current_hash",
-                  f.current_hash,
-                  "previous_hash",
-                  f.previous_hash,
-                  "generation",
-                  Str(f.generation),
-                  "created_at",
-                  Str(f.created_at),
-                  "rotated_at",
-                  Str(f.rotated_at),
-                  "idle_expires_at",
-                  Str(f.idle_expires_at),
-                  "absolute_expires_at",
-                  Str(f.absolute_expires_at),
-                  "revoked",
-                  f.revoked ? "1" : "0"});
+  static const redis::Script kCreate(
+      "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+      "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
+      "redis.call('EXPIREAT', KEYS[1], ARGV[1]) return 1");
+  auto r = Eval(kCreate, {Key(f.family_id)},
+                {Str(std::max<int64_t>(f.idle_expires_at, 1)),
+                 "user_id",
+                 f.user_id,
+                 "client_id",
+                 f.client_id,
+                 "session_hash",
+                 f.session_hash,
+                 "scope",
+                 f.scope,
+                 "current_hash",
+                 f.current_hash,
+                 "previous_hash",
+                 f.previous_hash,
+                 "generation",
+                 Str(f.generation),
+                 "created_at",
+                 Str(f.created_at),
+                 "rotated_at",
+                 Str(f.rotated_at),
+                 "idle_expires_at",
+                 Str(f.idle_expires_at),
+                 "absolute_expires_at",
+                 Str(f.absolute_expires_at),
+                 "revoked",
+                 f.revoked ? "1" : "0"});
   if (!r.ok()) return r.error();
   if (r->IsError()) return ReplyError("EVAL", *r);
   if (r->integer == 0) return Error::AlreadyExists("refresh family exists");
@@ -162,8 +171,10 @@ Result<RefreshFamily> RedisRefreshTokenStore::GetFamily(const std::string& famil
 }
 
 Result<RotateResult> RedisRefreshTokenStore::Rotate(const RotateRequest& q) {
-  auto r = Write({"EVAL", kRotateScript, "1", Key(q.family_id), q.presented_hash, q.next_hash,
-                  Str(q.now), Str(q.idle_ttl_seconds), Str(q.grace_seconds)});
+  static const redis::Script kRotate(kRotateScript);
+  auto r = Eval(
+      kRotate, {Key(q.family_id)},
+      {q.presented_hash, q.next_hash, Str(q.now), Str(q.idle_ttl_seconds), Str(q.grace_seconds)});
   if (!r.ok()) return r.error();
   if (r->IsError()) return ReplyError("EVAL", *r);
   if (r->elements.empty() || r->elements[0].str == "missing") {
@@ -180,10 +191,10 @@ Result<RotateResult> RedisRefreshTokenStore::Rotate(const RotateRequest& q) {
 
 Status RedisRefreshTokenStore::RevokeFamily(const std::string& family_id) {
   // HSET only on an existing hash (absent stays absent: idempotent, no stray keys).
-  auto r = Write({"EVAL",
-                  "if redis.call('EXISTS', KEYS[1]) == 1 then "
-                  "redis.call('HSET', KEYS[1], 'revoked', '1') end return 1",
-                  "1", Key(family_id)});
+  static const redis::Script kRevoke(
+      "if redis.call('EXISTS', KEYS[1]) == 1 then "
+      "redis.call('HSET', KEYS[1], 'revoked', '1') end return 1");
+  auto r = Eval(kRevoke, {Key(family_id)}, {});
   if (!r.ok()) return r.error();
   if (r->IsError()) return ReplyError("EVAL", *r);
   return Status::Ok();

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "redis/redis_client.hpp"
+#include "redis/script.hpp"
 #include "storage/refresh_token_store.hpp"
 
 namespace bulwark {
@@ -33,6 +34,9 @@ class RedisRefreshTokenStore final : public RefreshTokenStore {
  private:
   std::string Key(const std::string& family_id) const;
   Result<redis::Reply> Write(std::vector<std::string> command);
+  // EVALSHA, then EVAL when the node answers NOSCRIPT.
+  Result<redis::Reply> Eval(const redis::Script& script, const std::vector<std::string>& keys,
+                            const std::vector<std::string>& args);
 
   std::shared_ptr<redis::Client> client_;
   RedisRefreshTokenStoreOptions options_;
