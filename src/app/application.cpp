@@ -5,6 +5,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -39,19 +40,15 @@ double MillisSince(steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(steady_clock::now() - t).count();
 }
 
-// Background upkeep on its own thread: every second it writes out batched log
-// lines and probes health; every purge interval it purges expired sessions.
-class Maintenance {
+// Runs `tick` every `period` on its own thread (never an I/O thread) until
+// destroyed. Each kind of upkeep gets its own, so a slow store cannot hold
+// up the log flush or the health probe.
+class PeriodicThread {
  public:
-  Maintenance(HealthMonitor& health, SessionStore& sessions, const Clock& clock,
-              int64_t purge_interval_seconds)
-      : health_(health),
-        sessions_(sessions),
-        clock_(clock),
-        purge_interval_(purge_interval_seconds),
-        thread_([this] { Loop(); }) {}
+  PeriodicThread(std::chrono::seconds period, std::function<void()> tick)
+      : period_(period), tick_(std::move(tick)), thread_([this] { Loop(); }) {}
 
-  ~Maintenance() {
+  ~PeriodicThread() {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
@@ -59,91 +56,44 @@ class Maintenance {
     cv_.notify_all();
     thread_.join();
   }
+  PeriodicThread(const PeriodicThread&) = delete;
+  PeriodicThread& operator=(const PeriodicThread&) = delete;
 
  private:
   void Loop() {
-    int64_t next_purge = clock_.NowUnix() + purge_interval_;
     std::unique_lock lock(mutex_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+    while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
       lock.unlock();
-      log::Flush();  // access-log lines wait at most about a second
-      health_.Refresh();
-      if (clock_.NowUnix() >= next_purge) {
-        next_purge = clock_.NowUnix() + purge_interval_;
-        auto purged = sessions_.PurgeExpired(clock_.NowUnix());
-        if (purged.ok() && *purged > 0) {
-          log::Info("purged expired sessions", {{"count", int64_t{*purged}}});
-        } else if (!purged.ok()) {
-          log::Warn("session purge failed", {{"error", purged.error().message()}});
-        }
-      }
+      tick_();
       lock.lock();
     }
   }
 
-  HealthMonitor& health_;
-  SessionStore& sessions_;
-  const Clock& clock_;
-  int64_t purge_interval_;
+  std::chrono::seconds period_;
+  std::function<void()> tick_;
   std::mutex mutex_;
   std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mutex_)
-  std::thread thread_;
+  bool stop_ = false;   // GUARDED_BY(mutex_)
+  std::thread thread_;  // last: starts once the rest is initialised
 };
 
-// Signing keys on their own thread (never an I/O thread): reloads them from
-// the store every refresh interval, so a rotation made anywhere reaches this
-// replica, promotes a due next key, and purges expired revocations.
-class KeyMaintenance {
+// Calls `fn` when at least `interval` seconds have passed since the last call
+// (or since construction); for work slower than its thread's tick.
+class Every {
  public:
-  KeyMaintenance(KeyService& keys, RevocationStore& revocations, const Clock& clock,
-                 int64_t refresh_interval_seconds, int64_t purge_interval_seconds)
-      : keys_(keys),
-        revocations_(revocations),
-        clock_(clock),
-        refresh_interval_(refresh_interval_seconds),
-        purge_interval_(purge_interval_seconds),
-        thread_([this] { Loop(); }) {}
-
-  ~KeyMaintenance() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+  Every(const Clock& clock, int64_t interval_seconds)
+      : clock_(clock), interval_(interval_seconds), next_(clock.NowUnix() + interval_seconds) {}
+  template <typename Fn>
+  void operator()(Fn&& fn) {
+    if (clock_.NowUnix() < next_) return;
+    next_ = clock_.NowUnix() + interval_;
+    fn();
   }
 
  private:
-  void Loop() {
-    int64_t next_purge = clock_.NowUnix() + purge_interval_;
-    std::unique_lock lock(mutex_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(refresh_interval_), [this] { return stop_; })) {
-      lock.unlock();
-      if (Status st = keys_.Refresh(); !st.ok()) {
-        log::Warn("signing keys: refresh failed; keeping the loaded keys",
-                  {{"error", st.error().message()}});
-      }
-      if (clock_.NowUnix() >= next_purge) {
-        next_purge = clock_.NowUnix() + purge_interval_;
-        auto purged = revocations_.PurgeExpiredRevocations(clock_.NowUnix());
-        if (!purged.ok()) {
-          log::Warn("revocation purge failed", {{"error", purged.error().message()}});
-        }
-      }
-      lock.lock();
-    }
-  }
-
-  KeyService& keys_;
-  RevocationStore& revocations_;
   const Clock& clock_;
-  int64_t refresh_interval_;
-  int64_t purge_interval_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mutex_)
-  std::thread thread_;
+  int64_t interval_;
+  int64_t next_;
 };
 
 sigset_t ShutdownSignals() {
@@ -306,10 +256,37 @@ int Application::Run() {
     return 1;
   }
 
-  Maintenance maintenance(health, *stores->sessions, clock, config_.purge_interval_seconds);
-  KeyMaintenance key_maintenance(keys, *stores->revocations, clock,
-                                 config_.key_refresh_interval_seconds,
-                                 config_.purge_interval_seconds);
+  // Every second: batched access-log lines out, health probed; every purge
+  // interval, expired sessions purged.
+  Every session_purge(clock, config_.purge_interval_seconds);
+  PeriodicThread upkeep(std::chrono::seconds(1), [&] {
+    log::Flush();  // access-log lines wait at most about a second
+    health.Refresh();
+    session_purge([&] {
+      auto purged = stores->sessions->PurgeExpired(clock.NowUnix());
+      if (purged.ok() && *purged > 0) {
+        log::Info("purged expired sessions", {{"count", int64_t{*purged}}});
+      } else if (!purged.ok()) {
+        log::Warn("session purge failed", {{"error", purged.error().message()}});
+      }
+    });
+  });
+  // Signing keys reloaded every refresh interval, so a rotation made anywhere
+  // reaches this replica (and a due next key is promoted); expired
+  // revocations purged every purge interval.
+  Every revocation_purge(clock, config_.purge_interval_seconds);
+  PeriodicThread key_upkeep(std::chrono::seconds(config_.key_refresh_interval_seconds), [&] {
+    if (Status st = keys.Refresh(); !st.ok()) {
+      log::Warn("signing keys: refresh failed; keeping the loaded keys",
+                {{"error", st.error().message()}});
+    }
+    revocation_purge([&] {
+      auto purged = stores->revocations->PurgeExpiredRevocations(clock.NowUnix());
+      if (!purged.ok()) {
+        log::Warn("revocation purge failed", {{"error", purged.error().message()}});
+      }
+    });
+  });
   health.MarkStarted();
   ready_gauge.Set(1);
   log::Info("ready", {{"listen", config_.listen_host + ":" + std::to_string(server.port())},
