@@ -9,6 +9,9 @@ export BULWARK_DATA_DIR=${BULWARK_DATA_DIR:-./bulwark-data}
 export BULWARK_LOG_FORMAT=${BULWARK_LOG_FORMAT:-text}
 # Plain http on localhost: browsers would drop a Secure cookie, so the demo turns it off.
 export BULWARK_COOKIE_SECURE=${BULWARK_COOKIE_SECURE:-false}
+# A workstation shares its CPU with everything else: SCHED_IDLE hashing (the
+# default, right for a container) could leave a login waiting behind a build.
+export BULWARK_HASH_PRIORITY=${BULWARK_HASH_PRIORITY:-low}
 password=${BULWARK_DEMO_ADMIN_PASSWORD:-bulwark-demo}
 
 if ! "$bin" user list 2>/dev/null | grep -q '  admin  '; then
