@@ -31,6 +31,8 @@ constexpr std::size_t kMaxJwksBytes = 1024 * 1024;  // a JWKS is a few KiB
 constexpr std::size_t kMaxKidBytes = 256;
 
 // --- base64url (RFC 4648 §5, no padding) --------------------------------------
+// Not crypto's Base64Url*: jwt is also linked into libbulwark-client, which
+// applications embed, and crypto would bring libsodium along with it.
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
