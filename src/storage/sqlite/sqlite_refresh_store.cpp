@@ -83,30 +83,78 @@ Result<RefreshFamily> SqliteStore::GetFamily(const std::string& family_id, int64
   return f;
 }
 
+// Group commit: a rotation is a durable commit (one fsync, serialised by the
+// write lock), so rotations that arrive while one is committing wait and go
+// together in the next transaction. The first waiter to find no batch running
+// runs the whole queue; one fsync then serves them all. Rotations of one
+// family within a batch apply in arrival order, exactly as if sequential.
+struct SqliteStore::PendingRotation {
+  const RotateRequest* request;
+  Result<RotateResult> result = Error::Internal("sqlite: rotation not run");
+  bool done = false;
+};
+
 Result<RotateResult> SqliteStore::Rotate(const RotateRequest& request) {
+  PendingRotation mine{&request};
+  std::unique_lock lock(rotation_mutex_);
+  rotation_queue_.push_back(&mine);
+  while (!mine.done) {
+    if (rotation_running_) {
+      rotation_cv_.wait(lock);
+      continue;
+    }
+    rotation_running_ = true;
+    std::vector<PendingRotation*> batch;
+    batch.swap(rotation_queue_);
+    lock.unlock();
+    RunRotations(batch);
+    lock.lock();
+    for (PendingRotation* p : batch) p->done = true;
+    rotation_running_ = false;
+    rotation_cv_.notify_all();
+  }
+  return std::move(mine.result);
+}
+
+void SqliteStore::RunRotations(const std::vector<PendingRotation*>& batch) {
+  // A failed statement or commit fails the whole batch: the transaction rolls
+  // back, so none of it happened, and each caller sees the error.
+  auto fail_all = [&batch](const Error& e) {
+    for (PendingRotation* p : batch) p->result = e;
+  };
   Result<sqlite::ConnectionPool::Lease> lease = pool_->Acquire();
-  if (!lease.ok()) return lease.error();
+  if (!lease.ok()) return fail_all(lease.error());
   Connection& conn = **lease;
   Transaction txn(conn);
-  if (Status s = txn.Begin(); !s.ok()) return s.error();
-  Result<RefreshFamily> f = Load(conn, request.family_id);
-  if (!f.ok()) return f.error();
-  if (!RefreshFamilyLive(*f, request.now)) return Error::NotFound("refresh family not found");
-  RotateOutcome outcome = ApplyRotation(*f, request);
-  Result<Statement> st = conn.Prepare(
-      "UPDATE refresh_families SET current_hash = ?2, previous_hash = ?3, generation = ?4, "
-      "rotated_at = ?5, idle_expires_at = ?6, revoked = ?7 WHERE family_id = ?1");
-  if (!st.ok()) return st.error();
-  st->Bind(1, f->family_id);
-  st->Bind(2, f->current_hash);
-  st->Bind(3, f->previous_hash);
-  st->Bind(4, f->generation);
-  st->Bind(5, f->rotated_at);
-  st->Bind(6, f->idle_expires_at);
-  st->Bind(7, int64_t{f->revoked ? 1 : 0});
-  if (Status s = st->Run(); !s.ok()) return s.error();
-  if (Status s = txn.Commit(); !s.ok()) return s.error();
-  return RotateResult{outcome, std::move(*f)};
+  if (Status s = txn.Begin(); !s.ok()) return fail_all(s.error());
+  for (PendingRotation* p : batch) {
+    const RotateRequest& request = *p->request;
+    Result<RefreshFamily> f = Load(conn, request.family_id);
+    if (!f.ok()) {
+      if (!f.error().IsNotFound()) return fail_all(f.error());
+      p->result = f.error();
+      continue;
+    }
+    if (!RefreshFamilyLive(*f, request.now)) {
+      p->result = Error::NotFound("refresh family not found");
+      continue;
+    }
+    RotateOutcome outcome = ApplyRotation(*f, request);
+    Result<Statement> st = conn.Prepare(
+        "UPDATE refresh_families SET current_hash = ?2, previous_hash = ?3, generation = ?4, "
+        "rotated_at = ?5, idle_expires_at = ?6, revoked = ?7 WHERE family_id = ?1");
+    if (!st.ok()) return fail_all(st.error());
+    st->Bind(1, f->family_id);
+    st->Bind(2, f->current_hash);
+    st->Bind(3, f->previous_hash);
+    st->Bind(4, f->generation);
+    st->Bind(5, f->rotated_at);
+    st->Bind(6, f->idle_expires_at);
+    st->Bind(7, int64_t{f->revoked ? 1 : 0});
+    if (Status s = st->Run(); !s.ok()) return fail_all(s.error());
+    p->result = RotateResult{outcome, std::move(*f)};
+  }
+  if (Status s = txn.Commit(); !s.ok()) return fail_all(s.error());
 }
 
 Status SqliteStore::RevokeFamily(const std::string& family_id) {

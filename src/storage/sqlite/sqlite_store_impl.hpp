@@ -2,7 +2,9 @@
 // storage/sqlite; everyone else uses OpenSqliteStores() and the interfaces.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -104,7 +106,15 @@ class SqliteStore final : public UserStore,
   // Grant or revoke under one IMMEDIATE transaction that checks both exist.
   Status ChangeGrant(const char* sql, const std::string& user_id, const std::string& role_name);
 
+  // Group commit of refresh rotations (sqlite_refresh_store.cpp).
+  struct PendingRotation;
+  void RunRotations(const std::vector<PendingRotation*>& batch);
+
   std::unique_ptr<sqlite::ConnectionPool> pool_;
+  std::mutex rotation_mutex_;
+  std::condition_variable rotation_cv_;
+  std::vector<PendingRotation*> rotation_queue_;  // GUARDED_BY(rotation_mutex_)
+  bool rotation_running_ = false;                 // GUARDED_BY(rotation_mutex_)
 };
 
 }  // namespace bulwark

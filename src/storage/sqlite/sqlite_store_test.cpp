@@ -491,3 +491,69 @@ TEST(SqliteStore, PurgeRemovesMoreExpiredSessionsThanOneBatch) {
 
 }  // namespace
 }  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+// Group commit: concurrent rotations of different families share commits;
+// none may be lost, and each chain ends where its own rotations left it, also
+// after reopening the file.
+TEST(SqliteRefresh, ConcurrentRotationsAreBatchedWithoutLosingOne) {
+  TempDir dir;
+  SqliteOptions options = OptionsFor(dir);
+  constexpr int kThreads = 8;
+  constexpr int kRotations = 40;
+  constexpr int64_t kAt = 1'700'000'000;
+  std::vector<std::string> last(kThreads);
+  {
+    Result<Stores> stores = OpenSqliteStores(options);
+    ASSERT_TRUE(IsOk(stores));
+    for (int t = 0; t < kThreads; ++t) {
+      RefreshFamily f;
+      f.family_id = "family-" + std::to_string(t);
+      f.user_id = "user";
+      f.current_hash = "hash-" + std::to_string(t) + "-0";
+      f.created_at = f.rotated_at = kAt;
+      f.idle_expires_at = kAt + 3600;
+      f.absolute_expires_at = kAt + 7200;
+      ASSERT_TRUE(IsOk(stores->refresh_tokens->CreateFamily(f)));
+    }
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::string presented = "hash-" + std::to_string(t) + "-0";
+        for (int i = 1; i <= kRotations; ++i) {
+          RotateRequest q;
+          q.family_id = "family-" + std::to_string(t);
+          q.presented_hash = presented;
+          q.next_hash = "hash-" + std::to_string(t) + "-" + std::to_string(i);
+          q.now = kAt;
+          q.idle_ttl_seconds = 3600;
+          q.grace_seconds = 0;
+          auto r = stores->refresh_tokens->Rotate(q);
+          if (!r.ok() || r->outcome != RotateOutcome::kRotated || r->family.generation != i) {
+            ++wrong;
+            return;
+          }
+          presented = q.next_hash;
+        }
+        last[t] = presented;
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wrong.load(), 0);
+  }
+  Result<Stores> reopened = OpenSqliteStores(options);
+  ASSERT_TRUE(IsOk(reopened));
+  for (int t = 0; t < kThreads; ++t) {
+    auto f = reopened->refresh_tokens->GetFamily("family-" + std::to_string(t), kAt);
+    ASSERT_TRUE(IsOk(f));
+    EXPECT_EQ(f->generation, kRotations);
+    EXPECT_EQ(f->current_hash, last[t]);
+    EXPECT_FALSE(f->revoked);
+  }
+}
+
+}  // namespace
+}  // namespace bulwark
