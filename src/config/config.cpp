@@ -453,7 +453,7 @@ const std::vector<Setting>& Settings() {
                      OneOf<HashPriority>(&C::hash_priority, {{"idle", HashPriority::kIdle},
                                                              {"low", HashPriority::kLow},
                                                              {"normal", HashPriority::kNormal}})));
-    s.push_back(Make("BULWARK_STORE_THREADS", "Blocking store call threads (default 4)",
+    s.push_back(Make("BULWARK_STORE_THREADS", "Blocking store call threads (default 8)",
                      Integer(&C::store_threads, 1, kMaxThreads)));
     // HTTP limits.
     s.push_back(Make("BULWARK_MAX_BODY_BYTES", "Largest request body in bytes (default 1048576)",

@@ -68,7 +68,7 @@ struct ServeConfig {
   int io_threads = 0;
   int hash_threads = 0;
   HashPriority hash_priority = HashPriority::kIdle;
-  int store_threads = 4;
+  int store_threads = 8;
   // HTTP limits.
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;

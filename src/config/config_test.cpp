@@ -69,7 +69,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.argon2_memory_kib, 19u * 1024);
   EXPECT_EQ(c.io_threads, Cores());
   EXPECT_EQ(c.hash_threads, Cores());
-  EXPECT_EQ(c.store_threads, 4);
+  EXPECT_EQ(c.store_threads, 8);
   EXPECT_EQ(c.max_body_bytes, 1024u * 1024);
   EXPECT_EQ(c.max_header_bytes, 16u * 1024);
   EXPECT_EQ(c.read_timeout, std::chrono::milliseconds(10000));
