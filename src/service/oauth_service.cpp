@@ -182,14 +182,6 @@ OAuthResult<TokenResponse> OAuthService::ClientCredentials(const OAuthClient& cl
   return TokenResponse{std::move(*token), options_.access_token_ttl_seconds, "", granted};
 }
 
-Result<std::string> OAuthService::IssueRefreshToken(const Session& session,
-                                                    const std::string& client_id) {
-  NewRefreshToken issued =
-      MakeRefreshFamily(session, client_id, clock_.NowUnix(), options_.refresh);
-  if (Status st = refresh_.CreateFamily(issued.family); !st.ok()) return st.error();
-  return std::move(issued.token);
-}
-
 OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
                                                  const std::string& client_id) {
   if (refresh_token.size() > kMaxOAuthTokenBytes) return Err("invalid_grant", "malformed token");

@@ -86,10 +86,6 @@ class OAuthService {
   // subset of the client's scopes; empty asks for all of them.
   OAuthResult<TokenResponse> ClientCredentials(const OAuthClient& client, std::string_view scope);
 
-  // A new refresh-token family bound to a session (at login); the token is
-  // "<family_id>.<secret>", returned once.
-  Result<std::string> IssueRefreshToken(const Session& session, const std::string& client_id);
-
   // grant_type=refresh_token (and POST /v1/auth/refresh with client_id ""):
   // rotates the token and returns a new access + refresh token. A rotated
   // token presented again after the grace window revokes the family

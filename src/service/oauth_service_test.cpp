@@ -60,6 +60,14 @@ class OAuthServiceTest : public ::testing::Test {
     ASSERT_TRUE(store_->CreateSession(session_).ok());
   }
 
+  // A family bound to session_, as a login writes it (AuthService::CompleteLogin).
+  Result<std::string> IssueRefreshToken(const std::string& client_id) {
+    NewRefreshToken issued =
+        MakeRefreshFamily(session_, client_id, clock_.NowUnix(), options_.refresh);
+    if (Status st = refresh_.CreateFamily(issued.family); !st.ok()) return st.error();
+    return std::move(issued.token);
+  }
+
   jwt::Claims Validate(const std::string& token) {
     jwt::ValidationOptions v;
     v.issuer = kIssuer;
@@ -114,7 +122,7 @@ TEST_F(OAuthServiceTest, ClientCredentialsIssuesAJwtForTheClient) {
 }
 
 TEST_F(OAuthServiceTest, RefreshRotatesAndReturnsANewAccessToken) {
-  auto token = oauth_.IssueRefreshToken(session_, "");
+  auto token = IssueRefreshToken("");
   ASSERT_TRUE(token.ok());
   clock_.Advance(60);
   TokenResponse first = Ok(oauth_.Refresh(*token, ""));
@@ -130,7 +138,7 @@ TEST_F(OAuthServiceTest, RefreshRotatesAndReturnsANewAccessToken) {
 }
 
 TEST_F(OAuthServiceTest, ALostResponseIsReissuedWithinTheGraceWindow) {
-  auto token = oauth_.IssueRefreshToken(session_, "");
+  auto token = IssueRefreshToken("");
   ASSERT_TRUE(token.ok());
   Ok(oauth_.Refresh(*token, ""));  // response lost
   clock_.Advance(5);
@@ -140,7 +148,7 @@ TEST_F(OAuthServiceTest, ALostResponseIsReissuedWithinTheGraceWindow) {
 }
 
 TEST_F(OAuthServiceTest, ReuseAfterTheGraceWindowRevokesTheFamily) {
-  auto token = oauth_.IssueRefreshToken(session_, "");
+  auto token = IssueRefreshToken("");
   ASSERT_TRUE(token.ok());
   TokenResponse legit = Ok(oauth_.Refresh(*token, ""));
   clock_.Advance(30);
@@ -151,7 +159,7 @@ TEST_F(OAuthServiceTest, ReuseAfterTheGraceWindowRevokesTheFamily) {
 }
 
 TEST_F(OAuthServiceTest, RefreshIsBoundToItsClientAndSession) {
-  auto token = oauth_.IssueRefreshToken(session_, "reports");
+  auto token = IssueRefreshToken("reports");
   ASSERT_TRUE(token.ok());
   EXPECT_EQ(ErrorCode(oauth_.Refresh(*token, "other")), "invalid_grant");
   ASSERT_TRUE(store_->DeleteSession(session_.token_hash).ok());  // logout
@@ -165,7 +173,7 @@ TEST_F(OAuthServiceTest, MalformedRefreshTokensAreInvalidGrant) {
 }
 
 TEST_F(OAuthServiceTest, AStoreOutageIsTemporarilyUnavailableNotInvalid) {
-  auto token = oauth_.IssueRefreshToken(session_, "");
+  auto token = IssueRefreshToken("");
   ASSERT_TRUE(token.ok());
   refresh_.unavailable = true;
   EXPECT_EQ(ErrorCode(oauth_.Refresh(*token, "")), "temporarily_unavailable");
@@ -182,7 +190,7 @@ TEST_F(OAuthServiceTest, IntrospectionAndRevocation) {
   EXPECT_EQ(i.client_id, "reports");
   EXPECT_EQ(i.exp, kStart + 300);
 
-  auto refresh = oauth_.IssueRefreshToken(session_, "");
+  auto refresh = IssueRefreshToken("");
   ASSERT_TRUE(refresh.ok());
   EXPECT_TRUE(Ok(oauth_.Introspect(*refresh)).active);
   EXPECT_FALSE(Ok(oauth_.Introspect("garbage")).active);

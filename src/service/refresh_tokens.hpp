@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "domain/model.hpp"
 #include "storage/refresh_token_store.hpp"
