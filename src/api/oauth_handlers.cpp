@@ -177,7 +177,39 @@ std::variant<std::shared_ptr<OAuthCall>, HttpResponse> ParseCall(const HttpReque
       OAuthCall{std::move(*form), std::move(std::get<PresentedClient>(client))});
 }
 
-HttpResponse TokenFor(ApiContext& ctx, const OAuthCall& call, const OAuthClient& c) {
+// A refresh: the rotation joins the store's next batched commit without
+// holding a thread when the store allows it (SQLite's group commit: batches
+// then grow with concurrent refreshes, not with the store pool); judging it,
+// the session check and signing run on the store pool.
+Reply RefreshReply(ApiContext& ctx, std::string_view token, const std::string& client_id) {
+  OAuthService& oauth = *ctx.oauth;
+  auto begun = oauth.BeginRefresh(token, client_id);
+  if (auto* e = std::get_if<OAuthError>(&begun)) return OAuthErrorResponse(*e);
+  auto pending =
+      std::make_shared<OAuthService::PendingRefresh>(std::get<OAuthService::PendingRefresh>(begun));
+  auto finish = [&oauth, pending](Result<RotateResult> rotated) -> Reply {
+    auto result = oauth.FinishRefresh(*pending, std::move(rotated));
+    if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
+    return TokenJson(std::get<TokenResponse>(result));
+  };
+  if (!oauth.RefreshRotatesWithoutBlocking()) {
+    return Reply::Then(Executor::kStore, [&oauth, pending, finish] {
+      Reply reply = OAuthErrorResponse({"temporarily_unavailable", "rotation not run"});
+      oauth.RotateRefresh(*pending, [&](Result<RotateResult> r) { reply = finish(std::move(r)); });
+      return reply;
+    });
+  }
+  return Reply::Await([&oauth, pending, finish](Reply::Resume resume) {
+    oauth.RotateRefresh(
+        *pending, [resume = std::move(resume), finish](Result<RotateResult> rotated) {
+          auto shared = std::make_shared<Result<RotateResult>>(std::move(rotated));
+          resume(Reply::Then(Executor::kStore,
+                             [finish, shared] { return finish(std::move(*shared)); }));
+        });
+  });
+}
+
+Reply TokenFor(ApiContext& ctx, const OAuthCall& call, const OAuthClient& c) {
   const std::string grant = Field(call.form, "grant_type");
   OAuthResult<TokenResponse> result = OAuthError{"unsupported_grant_type", "unsupported grant"};
   if (grant.empty()) return InvalidRequest("grant_type is required");
@@ -189,20 +221,22 @@ HttpResponse TokenFor(ApiContext& ctx, const OAuthCall& call, const OAuthClient&
     }
     const std::string token = Field(call.form, "refresh_token");
     if (token.empty()) return InvalidRequest("refresh_token is required");
-    result = ctx.oauth->Refresh(token, c.id);
+    return RefreshReply(ctx, token, c.id);
   }
   if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
   return TokenJson(std::get<TokenResponse>(result));
 }
 
-// Starts on the I/O thread: a client_credentials grant for a client that
-// authenticated moments ago needs no store (signing is CPU work), so it is
-// answered there; everything else hops to the store pool.
+// Starts on the I/O thread: a client that authenticated moments ago needs no
+// store, so a client_credentials grant is answered there (signing is CPU
+// work) and a refresh_token grant starts its rotation from there; everything
+// else hops to the store pool.
 Reply Token(ApiContext& ctx, HttpRequest& req) {
   auto parsed = ParseCall(req);
   if (auto* r = std::get_if<HttpResponse>(&parsed)) return std::move(*r);
   std::shared_ptr<OAuthCall> call = std::get<std::shared_ptr<OAuthCall>>(std::move(parsed));
-  if (Field(call->form, "grant_type") == "client_credentials") {
+  if (const std::string grant = Field(call->form, "grant_type");
+      grant == "client_credentials" || grant == "refresh_token") {
     if (auto client = AuthenticateCached(ctx, call->client)) {
       return TokenFor(ctx, *call, *client);
     }
@@ -271,14 +305,13 @@ HttpResponse Revoke(ApiContext& ctx, HttpRequest& req) {
 }
 
 // First-party refresh: {"refresh_token": "..."} from a token issued at login.
-HttpResponse RefreshSession(ApiContext& ctx, HttpRequest& req) {
+// Starts on the I/O thread (see RefreshReply).
+Reply RefreshSession(ApiContext& ctx, HttpRequest& req) {
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return BadRequest(body.error());
   auto token = RequiredString(*body, "refresh_token");
   if (!token.ok()) return BadRequest(token.error());
-  auto result = ctx.oauth->Refresh(*token, "");
-  if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
-  return TokenJson(std::get<TokenResponse>(result));
+  return RefreshReply(ctx, *token, "");
 }
 
 json::object ClientJson(const OAuthClient& c) {
@@ -350,7 +383,7 @@ void RegisterOAuthRoutes(http::Router& router, ApiContext& ctx) {
              [&ctx](HttpRequest& req) { return Introspect(ctx, req); });
   router.Add("POST", "/oauth2/revoke", Executor::kStore,
              [&ctx](HttpRequest& req) { return Revoke(ctx, req); });
-  router.Add("POST", "/v1/auth/refresh", Executor::kStore,
+  router.Add("POST", "/v1/auth/refresh", Executor::kInline,
              [&ctx](HttpRequest& req) { return RefreshSession(ctx, req); });
   router.Add("GET", "/v1/admin/clients", Executor::kStore,
              [&ctx](HttpRequest& req) { return ListClients(ctx, req); });

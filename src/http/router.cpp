@@ -1,6 +1,8 @@
 #include "http/router.hpp"
 
 #include <algorithm>
+#include <future>
+#include <memory>
 #include <stdexcept>
 #include <unordered_set>
 #include <utility>
@@ -129,10 +131,27 @@ Reply Reply::Then(Executor executor, Step step) {
   return reply;
 }
 
+Reply Reply::Await(Start start) {
+  if (!start) throw std::invalid_argument("Reply::Await without a start");
+  Reply reply;
+  reply.start_ = std::move(start);
+  return reply;
+}
+
 HttpResponse Reply::RunInline() && {
   Reply reply = std::move(*this);
-  while (reply.has_next()) reply = reply.TakeNext()();
-  return std::move(reply.response_);
+  for (;;) {
+    if (reply.is_await()) {
+      auto promise = std::make_shared<std::promise<Reply>>();
+      std::future<Reply> next = promise->get_future();
+      reply.TakeStart()([promise](Reply r) { promise->set_value(std::move(r)); });
+      reply = next.get();
+    } else if (reply.has_next()) {
+      reply = reply.TakeNext()();
+    } else {
+      return std::move(reply.response_);
+    }
+  }
 }
 
 void Router::Add(std::string method, std::string pattern, Executor executor, Handler handler) {

@@ -33,6 +33,19 @@ class Reply {
   // Runs `step` on `executor` next; what it returns replaces this reply.
   static Reply Then(Executor executor, Step step);
 
+  // Continues the request with the Reply passed to it; call exactly once,
+  // from any thread. Dropping it uncalled answers 500.
+  using Resume = std::function<void(Reply)>;
+  // Starts an operation that completes by calling `resume`, without holding
+  // a thread while it waits (a batched store write). The server calls
+  // `start` on an I/O thread, so it must not block.
+  using Start = std::function<void(Resume)>;
+  static Reply Await(Start start);
+
+  bool is_await() const { return static_cast<bool>(start_); }
+  // REQUIRES: is_await(). Moves the start out.
+  Start TakeStart() { return std::move(start_); }
+
   bool has_next() const { return static_cast<bool>(next_); }
   Executor next_executor() const { return next_executor_; }
   // REQUIRES: has_next(). Moves the next step out.
@@ -49,6 +62,7 @@ class Reply {
   HttpResponse response_;
   Executor next_executor_ = Executor::kInline;
   Step next_;
+  Start start_;
 };
 
 using Handler = std::function<Reply(HttpRequest&)>;

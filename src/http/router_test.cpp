@@ -1,6 +1,7 @@
 #include "http/router.hpp"
 
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -56,6 +57,21 @@ TEST(ReplyTest, ThenNamesTheExecutorAndRunInlineRunsEveryStep) {
   EXPECT_TRUE(order.empty()) << "Then only describes the step";
   EXPECT_EQ(std::move(reply).RunInline().status, 202);
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(ReplyTest, RunInlineWaitsForAnAwaitedOperationCompletingElsewhere) {
+  std::thread completer;
+  Reply reply = Reply::Await([&completer](Reply::Resume resume) {
+    completer = std::thread([resume] {
+      resume(
+          Reply::Then(Executor::kStore, []() -> Reply { return HttpResponse::Json(203, "{}"); }));
+    });
+  });
+  EXPECT_TRUE(reply.is_await());
+  EXPECT_FALSE(reply.has_next());
+  EXPECT_EQ(std::move(reply).RunInline().status, 203);
+  completer.join();
+  EXPECT_THROW(Reply::Await(nullptr), std::invalid_argument);
 }
 
 TEST(ReplyTest, ThenWithoutAStepThrows) {

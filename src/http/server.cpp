@@ -483,6 +483,8 @@ class HttpServer::Impl {
     // empty, else the step the previous one returned (see Reply).
     Executor executor = Executor::kInline;
     Reply::Step next;
+    // Set while the job waits for an operation it started (Reply::Await).
+    Reply::Start start;
     bool done = false;
   };
 
@@ -657,6 +659,55 @@ class HttpServer::Impl {
     std::size_t drainers_ = 0;  // drainers posted and not finished
   };
 
+  // The Reply::Resume of an awaiting job: hands the job its next reply and
+  // resumes the coroutine on its I/O thread, exactly once; dropped uncalled
+  // (an operation that lost its callback) it answers 500 rather than
+  // leaving the request hanging.
+  template <typename CompletionHandler>
+  class Resumption {
+   public:
+    Resumption(Impl* impl, std::shared_ptr<Job> job, CompletionHandler handler)
+        : token_(impl),
+          impl_(impl),
+          job_(std::move(job)),
+          work_(asio::make_work_guard(asio::get_associated_executor(handler))),
+          handler_(std::move(handler)) {}
+    Resumption(const Resumption&) = delete;
+    Resumption& operator=(const Resumption&) = delete;
+    ~Resumption() {
+      if (handler_) Resume(std::nullopt);
+    }
+
+    void Resume(std::optional<Reply> reply) {
+      std::lock_guard lock(mu_);
+      if (!handler_) return;
+      if (reply) {
+        impl_->AcceptReply(*job_, std::move(*reply));
+      } else {
+        impl_->FailJob(*job_);
+      }
+      // A next step bound for a pool goes there straight away rather than
+      // through the I/O thread: one thread hop fewer per request.
+      PoolQueue* pool = job_->done || job_->start ? nullptr : impl_->PoolFor(job_->executor);
+      if (pool != nullptr) {
+        pool->Submit(std::make_unique<PoolTask<CompletionHandler>>(impl_, std::move(job_),
+                                                                   std::move(*handler_)));
+      } else {
+        asio::post(work_->get_executor(), std::move(*handler_));
+      }
+      handler_.reset();
+      work_.reset();
+    }
+
+   private:
+    PoolJobToken token_;  // declared first so it is released last
+    Impl* impl_;
+    std::shared_ptr<Job> job_;
+    std::mutex mu_;
+    std::optional<asio::executor_work_guard<asio::associated_executor_t<CompletionHandler>>> work_;
+    std::optional<CompletionHandler> handler_;
+  };
+
   struct Exchange {
     std::string method;
     std::string path;
@@ -676,9 +727,17 @@ class HttpServer::Impl {
   PoolQueue* Dispatch(Job& job);
   // Runs the job's inline steps; the pool of its next step, or nullptr when done.
   PoolQueue* Advance(Job& job);
+  // The pool that runs `executor`'s steps; nullptr for inline (or no such pool).
+  PoolQueue* PoolFor(Executor executor) const;
   Awaitable<void> RunOnPool(PoolQueue& pool, std::shared_ptr<Job> job);
+  // Starts the operation the job awaits and resumes once it has called back.
+  Awaitable<void> RunAwaited(std::shared_ptr<Job> job);
   // Runs the job's next step; sets job.response when it was the last.
   void RunStep(Job& job);
+  // Takes what a step returned: the next step, an operation to await, or the response.
+  void AcceptReply(Job& job, Reply reply);
+  // Answers 500: the handler threw, returned an invalid response, or lost its resume.
+  void FailJob(Job& job);
   Awaitable<bool> Respond(const std::shared_ptr<Connection>& conn, const HttpResponse& response,
                           unsigned version, bool keep_alive, const Exchange& exchange);
   Awaitable<bool> Write(const std::shared_ptr<Connection>& conn, std::string_view head,
@@ -989,9 +1048,16 @@ Awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn,
     if (question != std::string::npos) request.query.assign(request.target, question + 1);
     exchange.path = request.path;
 
-    // A handler may hop between pools (Reply::Then); each hop resumes here.
-    for (PoolQueue* pool = Dispatch(*job); pool != nullptr; pool = Advance(*job)) {
-      co_await RunOnPool(*pool, job);
+    // A handler may hop between pools (Reply::Then) or wait for an operation
+    // (Reply::Await); each hop resumes here.
+    for (PoolQueue* pool = Dispatch(*job);; pool = Advance(*job)) {
+      if (pool != nullptr) {
+        co_await RunOnPool(*pool, job);
+      } else if (job->start) {
+        co_await RunAwaited(job);
+      } else {
+        break;
+      }
     }
     if (job->route != nullptr) exchange.route = job->route->name;
 
@@ -1074,20 +1140,21 @@ HttpServer::Impl::PoolQueue* HttpServer::Impl::Dispatch(Job& job) {
   return Advance(job);
 }
 
+HttpServer::Impl::PoolQueue* HttpServer::Impl::PoolFor(Executor executor) const {
+  switch (executor) {
+    case http::Executor::kInline:
+      return nullptr;
+    case http::Executor::kStore:
+      return store_queue_.get();
+    case http::Executor::kHash:
+      return hash_queue_.get();
+  }
+  return nullptr;
+}
+
 HttpServer::Impl::PoolQueue* HttpServer::Impl::Advance(Job& job) {
-  while (!job.done) {
-    PoolQueue* pool = nullptr;
-    switch (job.executor) {
-      case http::Executor::kInline:
-        break;
-      case http::Executor::kStore:
-        pool = store_queue_.get();
-        break;
-      case http::Executor::kHash:
-        pool = hash_queue_.get();
-        break;
-    }
-    if (pool != nullptr) return pool;
+  while (!job.done && !job.start) {
+    if (PoolQueue* pool = PoolFor(job.executor)) return pool;
     RunStep(job);  // inline, or no such pool
   }
   return nullptr;
@@ -1102,22 +1169,50 @@ Awaitable<void> HttpServer::Impl::RunOnPool(PoolQueue& pool, std::shared_ptr<Job
       kUseAwaitable, std::move(job));
 }
 
+Awaitable<void> HttpServer::Impl::RunAwaited(std::shared_ptr<Job> job) {
+  return asio::async_initiate<const asio::use_awaitable_t<IoExecutor>&, void()>(
+      [this](auto handler, std::shared_ptr<Job> awaiting) {
+        Reply::Start start = std::exchange(awaiting->start, nullptr);
+        auto resumption =
+            std::make_shared<Resumption<decltype(handler)>>(this, awaiting, std::move(handler));
+        try {
+          start([resumption](Reply reply) { resumption->Resume(std::move(reply)); });
+        } catch (...) {
+          resumption->Resume(std::nullopt);  // a no-op when it had already called back
+        }
+      },
+      kUseAwaitable, std::move(job));
+}
+
 void HttpServer::Impl::RunStep(Job& job) {
   try {
-    Reply reply = job.next ? std::exchange(job.next, nullptr)() : job.route->handler(job.request);
-    if (reply.has_next()) {
-      job.executor = reply.next_executor();
-      job.next = reply.TakeNext();
-      return;
-    }
-    job.done = true;
-    job.response = std::move(reply.response());
-    if (IsValidResponse(job.response)) return;
+    AcceptReply(job,
+                job.next ? std::exchange(job.next, nullptr)() : job.route->handler(job.request));
   } catch (...) {
     // what() may carry internals; the client only learns that it failed.
+    FailJob(job);
+  }
+}
+
+void HttpServer::Impl::AcceptReply(Job& job, Reply reply) {
+  if (reply.is_await()) {
+    job.start = reply.TakeStart();
+    return;
+  }
+  if (reply.has_next()) {
+    job.executor = reply.next_executor();
+    job.next = reply.TakeNext();
+    return;
   }
   job.done = true;
+  job.response = std::move(reply.response());
+  if (!IsValidResponse(job.response)) FailJob(job);
+}
+
+void HttpServer::Impl::FailJob(Job& job) {
+  job.done = true;
   job.next = nullptr;
+  job.start = nullptr;
   ++handler_failures_;
   job.response = HttpResponse::Error(500, "internal_error", "internal error");
 }

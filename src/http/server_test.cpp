@@ -642,6 +642,75 @@ TEST_F(HttpServerTest, ThrowingOrInvalidLaterStepIs500AndTheConnectionGoesOn) {
   EXPECT_EQ(client.Get("/hello?again").status, 200);
 }
 
+TEST_F(HttpServerTest, AwaitedOperationsResumeTheRequestFromAnotherThread) {
+  // An operation completing on a thread of its own (as a store's batch writer
+  // does); its next step, bound for the store pool, runs there.
+  std::mutex mu;
+  std::vector<std::thread> completers;
+  std::thread::id start_thread, completer_thread, next_thread;
+  router_.Add("GET", "/await", Executor::kInline, [&](HttpRequest&) {
+    return Reply::Await([&](Reply::Resume resume) {
+      std::lock_guard lock(mu);
+      start_thread = std::this_thread::get_id();
+      completers.emplace_back([&, resume] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        {
+          std::lock_guard inner(mu);
+          completer_thread = std::this_thread::get_id();
+        }
+        resume(Reply::Then(Executor::kStore, [&]() -> Reply {
+          std::lock_guard inner(mu);
+          next_thread = std::this_thread::get_id();
+          return HttpResponse::Json(200, "\"resumed\"");
+        }));
+      });
+    });
+  });
+  // Awaiting twice in a row, the second resuming on the caller's thread.
+  router_.Add("GET", "/await/twice", Executor::kStore, [](HttpRequest&) {
+    return Reply::Await([](Reply::Resume resume) {
+      resume(Reply::Await([](Reply::Resume again) { again(HttpResponse::Json(201, "{}")); }));
+    });
+  });
+  StartServer();
+  Client client(port());
+  const ClientResponse response = client.Get("/await");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "\"resumed\"");
+  EXPECT_EQ(client.Get("/await/twice").status, 201);
+  std::vector<std::thread> to_join;
+  {
+    std::lock_guard lock(mu);
+    EXPECT_NE(start_thread, std::thread::id());
+    EXPECT_NE(completer_thread, start_thread);
+    EXPECT_NE(next_thread, std::thread::id());
+    EXPECT_NE(next_thread, start_thread) << "a store step must not run on the I/O thread";
+    EXPECT_NE(next_thread, completer_thread) << "the completing thread only hands it on";
+    to_join.swap(completers);
+  }
+  for (std::thread& t : to_join) t.join();
+}
+
+TEST_F(HttpServerTest, AnAwaitThatNeverResumesOrThrowsIs500AndTheConnectionGoesOn) {
+  router_.Add("GET", "/await/dropped", Executor::kInline, [](HttpRequest&) {
+    return Reply::Await([](Reply::Resume) {});  // loses its resume
+  });
+  router_.Add("GET", "/await/throws", Executor::kStore, [](HttpRequest&) {
+    return Reply::Await([](Reply::Resume) { throw std::runtime_error("detail"); });
+  });
+  router_.Add("GET", "/await/invalid", Executor::kInline, [](HttpRequest&) {
+    return Reply::Await([](Reply::Resume resume) { resume(HttpResponse{42, {}, ""}); });
+  });
+  StartServer();
+  Client client(port());
+  EXPECT_EQ(client.Get("/await/dropped").status, 500);
+  const ClientResponse thrown = client.Get("/await/throws");
+  EXPECT_EQ(thrown.status, 500);
+  EXPECT_EQ(thrown.body.find("detail"), std::string::npos);
+  EXPECT_EQ(client.Get("/await/invalid").status, 500);
+  EXPECT_EQ(client.Get("/hello?again").status, 200);
+}
+
 TEST_F(HttpServerTest, PooledHandlersRunConcurrently) {
   StartServer();
   Client first(port());

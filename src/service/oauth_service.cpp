@@ -182,50 +182,73 @@ OAuthResult<TokenResponse> OAuthService::ClientCredentials(const OAuthClient& cl
   return TokenResponse{std::move(*token), options_.access_token_ttl_seconds, "", granted};
 }
 
-OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
-                                                 const std::string& client_id) {
+OAuthResult<OAuthService::PendingRefresh> OAuthService::BeginRefresh(
+    std::string_view refresh_token, const std::string& client_id) const {
   if (refresh_token.size() > kMaxOAuthTokenBytes) return Err("invalid_grant", "malformed token");
-  const std::string family_id = RefreshFamilyIdOf(refresh_token);
+  std::string family_id = RefreshFamilyIdOf(refresh_token);
   if (family_id.empty()) return Err("invalid_grant", "malformed refresh token");
-  const int64_t now = clock_.NowUnix();
-  auto family = refresh_.GetFamily(family_id, now);
-  if (!family.ok()) {
-    if (family.error().IsNotFound()) return Err("invalid_grant", "unknown or expired token");
-    return StoreDown(family.error());
-  }
-  // Bound to the client it was issued to (RFC 6749 §6).
-  if (family->client_id != client_id) return Err("invalid_grant", "token issued to another client");
-  // Bound to its session: a logout or a revocation ends the family too.
-  auto session = sessions_.GetSession(family->session_hash, now);
-  if (!session.ok()) {
-    if (!session.error().IsNotFound()) return StoreDown(session.error());
-    (void)refresh_.RevokeFamily(family_id);
-    return Err("invalid_grant", "the session of this token has ended");
-  }
-  const std::string next = family_id + "." + NewSessionToken();
-  RotateRequest request;
-  request.family_id = family_id;
-  request.presented_hash = Sha256Hex(refresh_token);
-  request.next_hash = Sha256Hex(next);
-  request.now = now;
-  request.idle_ttl_seconds = options_.refresh.idle_ttl_seconds;
-  request.grace_seconds = options_.refresh.grace_seconds;
-  auto rotated = refresh_.Rotate(request);
+  PendingRefresh pending;
+  pending.next_token = family_id + "." + NewSessionToken();
+  RotateRequest& r = pending.rotation;
+  r.family_id = std::move(family_id);
+  // Bound to the client it was issued to (RFC 6749 §6): the store checks it
+  // before anything else, so another client's attempt changes nothing.
+  r.client_id = client_id;
+  r.presented_hash = Sha256Hex(refresh_token);
+  r.next_hash = Sha256Hex(pending.next_token);
+  r.now = clock_.NowUnix();
+  r.idle_ttl_seconds = options_.refresh.idle_ttl_seconds;
+  r.grace_seconds = options_.refresh.grace_seconds;
+  return pending;
+}
+
+void OAuthService::RotateRefresh(const PendingRefresh& pending,
+                                 RefreshTokenStore::RotateCallback done) {
+  refresh_.RotateAsync(pending.rotation, std::move(done));
+}
+
+OAuthResult<TokenResponse> OAuthService::FinishRefresh(const PendingRefresh& pending,
+                                                       Result<RotateResult> rotated) {
   if (!rotated.ok()) {
     if (rotated.error().IsNotFound()) return Err("invalid_grant", "unknown or expired token");
     return StoreDown(rotated.error());
   }
-  if (rotated->outcome == RotateOutcome::kReuseDetected) {
-    refresh_reuse_.Inc();
-    log::Warn("refresh token reuse: family revoked",
-              {{"user_id", family->user_id}, {"client_id", family->client_id}});
-    return Err("invalid_grant", "refresh token reuse detected; every token of it is revoked");
+  const RefreshFamily& family = rotated->family;
+  switch (rotated->outcome) {
+    case RotateOutcome::kWrongClient:
+      return Err("invalid_grant", "token issued to another client");
+    case RotateOutcome::kReuseDetected:
+      refresh_reuse_.Inc();
+      log::Warn("refresh token reuse: family revoked",
+                {{"user_id", family.user_id}, {"client_id", family.client_id}});
+      return Err("invalid_grant", "refresh token reuse detected; every token of it is revoked");
+    case RotateOutcome::kRotated:
+    case RotateOutcome::kGraceReissued:
+      break;
   }
-  auto access = SignAccessToken(session->user_id, session->username, session->roles, client_id,
-                                family->scope, now);
+  // Bound to its session: a logout or a revocation ends the family too. The
+  // rotation already happened; revoking the family makes its new token void.
+  const int64_t now = pending.rotation.now;
+  auto session = sessions_.GetSession(family.session_hash, now);
+  if (!session.ok()) {
+    if (!session.error().IsNotFound()) return StoreDown(session.error());
+    (void)refresh_.RevokeFamily(family.family_id);
+    return Err("invalid_grant", "the session of this token has ended");
+  }
+  auto access = SignAccessToken(session->user_id, session->username, session->roles,
+                                family.client_id, family.scope, now);
   if (!access.ok()) return StoreDown(access.error());
   grants_refresh_.Inc();
-  return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, next, family->scope};
+  return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, pending.next_token,
+                       family.scope};
+}
+
+OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
+                                                 const std::string& client_id) {
+  auto pending = BeginRefresh(refresh_token, client_id);
+  if (auto* error = std::get_if<OAuthError>(&pending)) return std::move(*error);
+  auto& p = std::get<PendingRefresh>(pending);
+  return FinishRefresh(p, refresh_.Rotate(p.rotation));
 }
 
 namespace {

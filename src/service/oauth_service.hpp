@@ -92,6 +92,24 @@ class OAuthService {
   // (invalid_grant); a token whose session has ended is invalid_grant too.
   OAuthResult<TokenResponse> Refresh(std::string_view refresh_token, const std::string& client_id);
 
+  // Refresh in three parts, for callers that wait for the rotation without
+  // holding a thread (RefreshTokenStore::RotateAsync batches rotations):
+  // BeginRefresh checks the token's form and builds the rotation (no store
+  // access, no blocking); RotateRefresh hands it to the store; FinishRefresh
+  // judges the rotation, checks the session and signs (blocks on the session
+  // store: call it from the store pool).
+  struct PendingRefresh {
+    RotateRequest rotation;
+    std::string next_token;
+  };
+  OAuthResult<PendingRefresh> BeginRefresh(std::string_view refresh_token,
+                                           const std::string& client_id) const;
+  // True when RotateRefresh never blocks (it may then run on an I/O thread).
+  bool RefreshRotatesWithoutBlocking() const { return refresh_.RotatesWithoutBlocking(); }
+  void RotateRefresh(const PendingRefresh& pending, RefreshTokenStore::RotateCallback done);
+  OAuthResult<TokenResponse> FinishRefresh(const PendingRefresh& pending,
+                                           Result<RotateResult> rotated);
+
   // RFC 7662. A token it cannot vouch for is {active: false}; only a store
   // outage is an error (temporarily_unavailable).
   OAuthResult<Introspection> Introspect(std::string_view token);

@@ -20,6 +20,7 @@ bool RefreshFamilyLive(const RefreshFamily& f, int64_t now) {
 }
 
 RotateOutcome ApplyRotation(RefreshFamily& f, const RotateRequest& r) {
+  if (f.client_id != r.client_id) return RotateOutcome::kWrongClient;
   const bool current = SameHash(r.presented_hash, f.current_hash);
   const bool previous = !current && SameHash(r.presented_hash, f.previous_hash) &&
                         r.now - f.rotated_at <= r.grace_seconds;

@@ -11,7 +11,8 @@ namespace bulwark {
 bool RefreshFamilyLive(const RefreshFamily& family, int64_t now);
 
 // Applies `request` to a live family (REQUIRES: RefreshFamilyLive) in place
-// and says what happened. Hashes are compared in constant time.
+// and says what happened. Hashes are compared in constant time. kWrongClient
+// leaves the family untouched (callers then write nothing).
 RotateOutcome ApplyRotation(RefreshFamily& family, const RotateRequest& request);
 
 }  // namespace bulwark

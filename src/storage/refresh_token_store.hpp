@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/result.hpp"
@@ -36,10 +37,15 @@ enum class RotateOutcome {
   kRotated,        // presented the current token: `next` is now current
   kGraceReissued,  // presented the previous token within the grace window
   kReuseDetected,  // presented a rotated token: the family is now revoked
+  kWrongClient,    // the family belongs to another client: refused, nothing changed
 };
 
 struct RotateRequest {
   std::string family_id;
+  // The client presenting the token ("" for first-party login families): a
+  // family rotates only for the client it was issued to (RFC 6749 §6), checked
+  // before anything else so another client's attempt revokes nothing.
+  std::string client_id;
   std::string presented_hash;
   std::string next_hash;
   int64_t now = 0;
@@ -66,6 +72,17 @@ class RefreshTokenStore {
   virtual Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) = 0;
   // Atomic. kNotFound when the family is absent, revoked or expired at `now`.
   virtual Result<RotateResult> Rotate(const RotateRequest& request) = 0;
+
+  // Rotate, completing through `done` instead of blocking, for back-ends that
+  // batch rotations into one commit (SQLite's group commit): a caller that
+  // does not hold a thread while waiting lets batches grow with concurrency
+  // instead of with the thread count. `done` runs exactly once, on a thread of
+  // the store's, and must not block. The default runs Rotate on the calling
+  // thread (it blocks: see RotatesWithoutBlocking).
+  using RotateCallback = std::function<void(Result<RotateResult>)>;
+  virtual void RotateAsync(RotateRequest request, RotateCallback done) { done(Rotate(request)); }
+  // True when RotateAsync never blocks the caller (may run on an I/O thread).
+  virtual bool RotatesWithoutBlocking() const { return false; }
   // Idempotent: OK when absent.
   virtual Status RevokeFamily(const std::string& family_id) = 0;
 };

@@ -39,6 +39,7 @@ RefreshFamily MakeFamily(int64_t now) {
 RotateRequest Rotation(const RefreshFamily& f, const std::string& presented, int64_t now) {
   RotateRequest r;
   r.family_id = f.family_id;
+  r.client_id = f.client_id;
   r.presented_hash = presented;
   r.next_hash = NewHash();
   r.now = now;
@@ -135,6 +136,77 @@ TEST_P(StoreContractTest, ReuseOfARotatedTokenRevokesTheFamily) {
                       ErrorCode::kNotFound));
   EXPECT_TRUE(
       IsError(stores_.refresh_tokens->GetFamily(f.family_id, now + 3), ErrorCode::kNotFound));
+}
+
+TEST_P(StoreContractTest, AnotherClientsRotationIsRefusedAndChangesNothing) {
+  REQUIRE_REFRESH_STORE();
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);  // issued to "web"
+  ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(f)));
+  // Even a wrong token from another client must not revoke the family.
+  for (const std::string& presented : {f.current_hash, NewHash()}) {
+    RotateRequest q = Rotation(f, presented, now + 1);
+    q.client_id = "mobile";
+    auto r = stores_.refresh_tokens->Rotate(q);
+    ASSERT_TRUE(IsOk(r));
+    EXPECT_EQ(r->outcome, RotateOutcome::kWrongClient);
+  }
+  RotateRequest first_party = Rotation(f, f.current_hash, now + 1);
+  first_party.client_id = "";
+  auto r = stores_.refresh_tokens->Rotate(first_party);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kWrongClient);
+  auto unchanged = stores_.refresh_tokens->GetFamily(f.family_id, now + 1);
+  ASSERT_TRUE(IsOk(unchanged));
+  EXPECT_EQ(unchanged->current_hash, f.current_hash);
+  EXPECT_EQ(unchanged->generation, 0);
+  EXPECT_FALSE(unchanged->revoked);
+  // Its own client still rotates it.
+  r = stores_.refresh_tokens->Rotate(Rotation(f, f.current_hash, now + 2));
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kRotated);
+}
+
+TEST_P(StoreContractTest, ManyConcurrentRotationsOfDistinctFamiliesAllRotate) {
+  REQUIRE_REFRESH_STORE();
+  // Exercises batched commits (SQLite) from many callers at once, blocking
+  // and asynchronous alike: every family rotates exactly once.
+  int64_t now = Now();
+  constexpr int kFamilies = 64;
+  std::vector<RefreshFamily> families;
+  for (int i = 0; i < kFamilies; ++i) {
+    families.push_back(MakeFamily(now));
+    ASSERT_TRUE(IsOk(stores_.refresh_tokens->CreateFamily(families.back())));
+  }
+  std::atomic<int> rotated{0}, async_rotated{0}, async_calls{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kFamilies; i += 4) {
+        RotateRequest q = Rotation(families[i], families[i].current_hash, now + 1);
+        if (i % 2 == 0) {
+          auto r = stores_.refresh_tokens->Rotate(q);
+          if (r.ok() && r->outcome == RotateOutcome::kRotated) ++rotated;
+        } else {
+          stores_.refresh_tokens->RotateAsync(q, [&](Result<RotateResult> r) {
+            if (r.ok() && r->outcome == RotateOutcome::kRotated) ++async_rotated;
+            ++async_calls;
+          });
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 500 && async_calls.load() < kFamilies / 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(async_calls.load(), kFamilies / 2);
+  EXPECT_EQ(rotated.load() + async_rotated.load(), kFamilies);
+  for (const RefreshFamily& f : families) {
+    auto got = stores_.refresh_tokens->GetFamily(f.family_id, now + 1);
+    ASSERT_TRUE(IsOk(got));
+    EXPECT_EQ(got->generation, 1);
+  }
 }
 
 TEST_P(StoreContractTest, AnUnknownTokenOfAKnownFamilyRevokesIt) {

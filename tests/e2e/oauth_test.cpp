@@ -3,10 +3,13 @@
 // authentication methods, introspection, revocation, RFC 6749 errors.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/e2e/bulwark_server.hpp"
 
@@ -112,6 +115,44 @@ TEST_F(OAuthE2E, RefreshRotatesAndReusingAnOldTokenRevokesTheFamily) {
   EXPECT_EQ(replay.status, 400);
   EXPECT_EQ(Str(Json(replay.body), "error"), "invalid_grant");
   EXPECT_EQ(Refresh(r2).status, 400);
+}
+
+TEST_F(OAuthE2E, AnotherClientCannotRefreshALoginsTokenNorRevokeIt) {
+  std::string r0 = Str(Login(), "refresh_token");
+  ASSERT_FALSE(r0.empty());
+  // Issued to the first-party login (no client): "reports" may not use it,
+  // and its attempt must not count as a replay that revokes the family.
+  HttpResult stolen = Form("/oauth2/token", "grant_type=refresh_token&refresh_token=" + r0);
+  EXPECT_EQ(stolen.status, 400) << stolen.body;
+  EXPECT_EQ(Str(Json(stolen.body), "error"), "invalid_grant");
+  HttpResult own = Refresh(r0);
+  EXPECT_EQ(own.status, 200) << own.body;
+}
+
+TEST_F(OAuthE2E, ConcurrentRefreshesOfManyFamiliesAllRotate) {
+  // Many refreshes in flight at once go through the batched commit together;
+  // every one must come back with its own successor, none lost or crossed.
+  constexpr int kFamilies = 8;
+  constexpr int kRounds = 10;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kFamilies; ++i) tokens.push_back(Str(Login(), "refresh_token"));
+  std::atomic<int> rotated{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kFamilies; ++i) {
+    threads.emplace_back([&, i] {
+      std::string token = tokens[i];
+      const std::string family = token.substr(0, token.find('.'));
+      for (int round = 0; round < kRounds; ++round) {
+        HttpResult r = Refresh(token);
+        std::string next = Str(Json(r.body), "refresh_token");
+        if (r.status != 200 || next.substr(0, next.find('.')) != family) return;
+        token = next;
+        ++rotated;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(rotated.load(), kFamilies * kRounds);
 }
 
 TEST_F(OAuthE2E, LogoutEndsTheRefreshTokenToo) {

@@ -698,6 +698,7 @@ Result<RotateResult> PostgresStore::Rotate(const RotateRequest& request) {
       }
       const int64_t seen_generation = f->generation;
       RotateOutcome outcome = ApplyRotation(*f, request);
+      if (outcome == RotateOutcome::kWrongClient) return RotateResult{outcome, std::move(*f)};
       Result<int> changed = Write(conn, kCasFamily,
                                   {f->family_id, Num(seen_generation), f->current_hash,
                                    f->previous_hash, Num(f->generation), Num(f->rotated_at),

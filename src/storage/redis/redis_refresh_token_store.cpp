@@ -24,6 +24,10 @@ if h.revoked == '1' or now >= tonumber(h.idle_expires_at) or
    now >= tonumber(h.absolute_expires_at) then
   return {'missing'}
 end
+if h.client_id ~= ARGV[6] then
+  table.insert(f, 1, 'wrong_client')
+  return f
+end
 local current = ARGV[1] ~= '' and ARGV[1] == h.current_hash
 local previous = (not current) and h.previous_hash ~= '' and ARGV[1] == h.previous_hash and
                  now - tonumber(h.rotated_at) <= tonumber(ARGV[5])
@@ -172,9 +176,9 @@ Result<RefreshFamily> RedisRefreshTokenStore::GetFamily(const std::string& famil
 
 Result<RotateResult> RedisRefreshTokenStore::Rotate(const RotateRequest& q) {
   static const redis::Script kRotate(kRotateScript);
-  auto r = Eval(
-      kRotate, {Key(q.family_id)},
-      {q.presented_hash, q.next_hash, Str(q.now), Str(q.idle_ttl_seconds), Str(q.grace_seconds)});
+  auto r = Eval(kRotate, {Key(q.family_id)},
+                {q.presented_hash, q.next_hash, Str(q.now), Str(q.idle_ttl_seconds),
+                 Str(q.grace_seconds), q.client_id});
   if (!r.ok()) return r.error();
   if (r->IsError()) return ReplyError("EVAL", *r);
   if (r->elements.empty() || r->elements[0].str == "missing") {
@@ -182,9 +186,10 @@ Result<RotateResult> RedisRefreshTokenStore::Rotate(const RotateRequest& q) {
   }
   const std::string& outcome = r->elements[0].str;
   RotateResult result;
-  result.outcome = outcome == "rotated" ? RotateOutcome::kRotated
-                   : outcome == "grace" ? RotateOutcome::kGraceReissued
-                                        : RotateOutcome::kReuseDetected;
+  result.outcome = outcome == "rotated"        ? RotateOutcome::kRotated
+                   : outcome == "grace"        ? RotateOutcome::kGraceReissued
+                   : outcome == "wrong_client" ? RotateOutcome::kWrongClient
+                                               : RotateOutcome::kReuseDetected;
   result.family = FromFields(q.family_id, r->elements, 1);
   return result;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,8 @@ class SqliteStore final : public UserStore,
                           public HealthProbe {
  public:
   explicit SqliteStore(std::unique_ptr<sqlite::ConnectionPool> pool) : pool_(std::move(pool)) {}
+  // Finishes the rotations already queued, then stops their writer thread.
+  ~SqliteStore() override;
 
   // UserStore
   Status CreateUser(const User& user) override;
@@ -82,6 +85,8 @@ class SqliteStore final : public UserStore,
   Status CreateFamily(const RefreshFamily& family) override;
   Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) override;
   Result<RotateResult> Rotate(const RotateRequest& request) override;
+  void RotateAsync(RotateRequest request, RotateCallback done) override;
+  bool RotatesWithoutBlocking() const override { return true; }
   Status RevokeFamily(const std::string& family_id) override;
 
   // ClientStore (sqlite_client_store.cpp)
@@ -107,14 +112,19 @@ class SqliteStore final : public UserStore,
   Status ChangeGrant(const char* sql, const std::string& user_id, const std::string& role_name);
 
   // Group commit of refresh rotations (sqlite_refresh_store.cpp).
-  struct PendingRotation;
-  void RunRotations(const std::vector<PendingRotation*>& batch);
+  struct PendingRotation {
+    RotateRequest request;
+    RotateCallback done;
+  };
+  void RotationWriterLoop();
+  std::vector<Result<RotateResult>> RunRotations(const std::vector<PendingRotation>& batch);
 
   std::unique_ptr<sqlite::ConnectionPool> pool_;
   std::mutex rotation_mutex_;
   std::condition_variable rotation_cv_;
-  std::vector<PendingRotation*> rotation_queue_;  // GUARDED_BY(rotation_mutex_)
-  bool rotation_running_ = false;                 // GUARDED_BY(rotation_mutex_)
+  std::vector<PendingRotation> rotation_queue_;  // GUARDED_BY(rotation_mutex_)
+  bool rotation_stopping_ = false;               // GUARDED_BY(rotation_mutex_)
+  std::thread rotation_writer_;                  // started by the first rotation
 };
 
 }  // namespace bulwark
