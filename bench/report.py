@@ -795,7 +795,7 @@ def main():
         "POSTing `grant_type=client_credentials` to /oauth2/token, then `token=<an access token from that "
         "grant>` to /oauth2/introspect (`client_secret_basic`; every 200 checked for `access_token` / "
         "`\"active\": true`).")
-    add(f"- **Refresh rotation**: {refresh_conns} logins with curl (one Argon2id each) for {refresh_conns} "
+    add(f"- **Refresh rotation**: {refresh_conns + 1} logins with curl (one Argon2id each) for {refresh_conns + 1} "
         f"live refresh tokens, then `wrk -t1 -c{refresh_conns} -d{duration}s --latency --timeout 10s -s "
         "bench/refresh.lua` on POST /v1/auth/refresh: each request takes a token from the wrk thread's "
         "pool, each response's new `refresh_token` goes back into it, so no token is ever presented twice. "

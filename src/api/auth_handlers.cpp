@@ -122,13 +122,27 @@ HttpResponse VerifyResponse(const Result<Session>& session) {
 }
 
 // Starts on the I/O thread: a JWT seen moments ago is answered from memory
-// there; everything else (session tokens, new or due JWTs) hops to the store pool.
+// there; a session in Redis is read with the request waiting on the Redis
+// reply, not on a thread (Reply::Await); everything else (SQLite or
+// PostgreSQL sessions, new or due JWTs, a Redis miss or outage) hops to the
+// store pool.
 Reply Verify(ApiContext& ctx, HttpRequest& req) {
   auto token = PresentedToken(req, ctx.cookie);
   if (!token) return Unauthorized();
   if (auto answered = ctx.auth.VerifyWithoutBlocking(*token)) return VerifyResponse(*answered);
-  return Reply::Then(Executor::kStore, [&ctx, token = std::move(*token)]() -> Reply {
+  auto on_store_pool = [&ctx, token = *token]() -> Reply {
     return VerifyResponse(ctx.auth.Verify(token));
+  };
+  if (!ctx.auth.SessionsVerifyWithoutBlocking() || !LooksLikeSessionToken(*token)) {
+    return Reply::Then(Executor::kStore, std::move(on_store_pool));
+  }
+  return Reply::Await([&ctx, token = std::move(*token), on_store_pool](Reply::Resume resume) {
+    bool started = ctx.auth.VerifySessionAsync(
+        token, [resume, on_store_pool](std::optional<Result<Session>> session) {
+          if (session) return resume(VerifyResponse(*session));
+          resume(Reply::Then(Executor::kStore, on_store_pool));
+        });
+    if (!started) resume(Reply::Then(Executor::kStore, on_store_pool));
   });
 }
 

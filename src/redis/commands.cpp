@@ -142,63 +142,66 @@ std::vector<std::string_view> CommandKeys(const std::vector<std::string>& args) 
   return keys;
 }
 
+namespace {
+
+// Commands that only read data.
+bool IsReadName(const std::string& name) {
+  return OneOf(name, {"GET",
+                      "MGET",
+                      "EXISTS",
+                      "TTL",
+                      "PTTL",
+                      "EXPIRETIME",
+                      "PEXPIRETIME",
+                      "TYPE",
+                      "STRLEN",
+                      "GETRANGE",
+                      "SMEMBERS",
+                      "SISMEMBER",
+                      "SMISMEMBER",
+                      "SCARD",
+                      "SRANDMEMBER",
+                      "ZRANGE",
+                      "ZRANGEBYSCORE",
+                      "ZREVRANGE",
+                      "ZREVRANGEBYSCORE",
+                      "ZSCORE",
+                      "ZMSCORE",
+                      "ZCARD",
+                      "ZCOUNT",
+                      "ZRANK",
+                      "HGET",
+                      "HGETALL",
+                      "HMGET",
+                      "HEXISTS",
+                      "HLEN",
+                      "HKEYS",
+                      "HVALS",
+                      "LRANGE",
+                      "LLEN",
+                      "LINDEX",
+                      "XRANGE",
+                      "XREVRANGE",
+                      "XLEN",
+                      "SCAN",
+                      "SSCAN",
+                      "ZSCAN",
+                      "HSCAN",
+                      "KEYS"});
+}
+
+}  // namespace
+
+bool IsReadOnly(const std::vector<std::string>& args) {
+  return !args.empty() && IsReadName(CommandName(args));
+}
+
 bool IsIdempotent(const std::vector<std::string>& args) {
   std::string name = CommandName(args);
-  // Reads and keyless inspection commands.
-  if (OneOf(name, {"GET",
-                   "MGET",
-                   "EXISTS",
-                   "TTL",
-                   "PTTL",
-                   "EXPIRETIME",
-                   "PEXPIRETIME",
-                   "TYPE",
-                   "STRLEN",
-                   "GETRANGE",
-                   "SMEMBERS",
-                   "SISMEMBER",
-                   "SMISMEMBER",
-                   "SCARD",
-                   "SRANDMEMBER",
-                   "ZRANGE",
-                   "ZRANGEBYSCORE",
-                   "ZREVRANGE",
-                   "ZREVRANGEBYSCORE",
-                   "ZSCORE",
-                   "ZMSCORE",
-                   "ZCARD",
-                   "ZCOUNT",
-                   "ZRANK",
-                   "HGET",
-                   "HGETALL",
-                   "HMGET",
-                   "HEXISTS",
-                   "HLEN",
-                   "HKEYS",
-                   "HVALS",
-                   "LRANGE",
-                   "LLEN",
-                   "LINDEX",
-                   "XRANGE",
-                   "XREVRANGE",
-                   "XLEN",
-                   "SCAN",
-                   "SSCAN",
-                   "ZSCAN",
-                   "HSCAN",
-                   "KEYS",
-                   "PING",
-                   "ROLE",
-                   "INFO",
-                   "DBSIZE",
-                   "ECHO",
-                   "TIME",
-                   "WAIT",
-                   "ASKING",
-                   "AUTH",
-                   "SELECT",
-                   "CLUSTER",
-                   "SENTINEL"})) {
+  if (IsReadName(name)) return true;
+  // Keyless inspection commands.
+  if (OneOf(name, {"PING", "ROLE", "INFO", "DBSIZE", "ECHO", "TIME", "WAIT", "ASKING", "AUTH",
+                   "SELECT", "CLUSTER", "SENTINEL"})) {
     return true;
   }
   // Writes whose effect does not depend on how many times they run.

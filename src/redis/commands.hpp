@@ -17,6 +17,9 @@ std::vector<std::string_view> CommandKeys(const std::vector<std::string>& args);
 // out while the command may already have run (docs/redis.md, "Retries").
 bool IsIdempotent(const std::vector<std::string>& args);
 
+// True for commands that only read data (GET, HGETALL, SMEMBERS, ...).
+bool IsReadOnly(const std::vector<std::string>& args);
+
 // Upper-cased command name (args[0]).
 std::string CommandName(const std::vector<std::string>& args);
 

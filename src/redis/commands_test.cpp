@@ -106,4 +106,14 @@ TEST(IsIdempotent, SessionStoreCommands) {
 }
 
 }  // namespace
+TEST(CommandsTest, ReadOnlyIsReadsOnly) {
+  EXPECT_TRUE(IsReadOnly({"GET", "k"}));
+  EXPECT_TRUE(IsReadOnly({"hgetall", "k"}));
+  EXPECT_FALSE(IsReadOnly({"SET", "k", "v"}));
+  EXPECT_FALSE(IsReadOnly({"PING"}));  // idempotent, but not a data read
+  EXPECT_TRUE(IsIdempotent({"PING"}));
+  EXPECT_FALSE(IsReadOnly({"EVALSHA", "sha", "1", "k"}));
+  EXPECT_FALSE(IsReadOnly({}));
+}
+
 }  // namespace bulwark::redis

@@ -166,6 +166,37 @@ class ClientImpl final : public Client {
     return Guarded(std::move(commands), true, wait_timeout);
   }
 
+  void TryCommandAsync(std::vector<std::string> args, AsyncReply done) override {
+    if (!IsReadOnly(args)) return done(std::nullopt);
+    int slot = -1;
+    if (options_.mode == Mode::kCluster) {
+      for (std::string_view key : CommandKeys(args)) {
+        int s = KeySlot(key);
+        if (slot >= 0 && s != slot) return done(std::nullopt);
+        slot = s;
+      }
+    }
+    // Only when the breaker lets calls through freely: a half-open probe is
+    // left to the blocking path, which records its outcome.
+    if (breaker_.state() != resilience::BreakerState::kClosed) return done(std::nullopt);
+    PoolPtr pool = Route(slot);
+    if (!pool) return done(std::nullopt);
+    auto request = std::make_shared<Request>();
+    AppendCommand(request->encoded, args);
+    request->expected = 1;
+    request->timeout = options_.command_timeout;
+    const Clock::time_point start = Clock::now();
+    request->done = [this, start, done = std::move(done)](BatchResult r) {
+      // Anything but a plain answer (errors, redirects, lost connections) goes
+      // to the blocking path, which classifies, retries and records it.
+      if (!r.ok || r.replies.empty() || r.replies[0].IsError()) return done(std::nullopt);
+      breaker_.RecordSuccess();
+      if (metrics_) metrics_->ObserveOk(Clock::now() - start);
+      done(std::move(r.replies[0]));
+    };
+    pool->Pick()->Submit(std::move(request));
+  }
+
   Status Ping() override {
     if (!breaker_.Allow()) return Rejected();
     Clock::time_point start = Clock::now();

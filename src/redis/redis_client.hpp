@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +94,15 @@ class Client {
   // replicas_acked reports 0 after the timeout).
   virtual Result<WaitResult> PipelineAndWait(std::vector<std::vector<std::string>> commands,
                                              std::chrono::milliseconds wait_timeout) = 0;
+
+  // One read-only command, sent without blocking the caller: `done` runs
+  // once on the client's I/O thread (it must not block) with the reply, or
+  // with nullopt when this one attempt could not answer — a redirect,
+  // failover, timeout, open breaker or lost connection — and the caller
+  // should use Command() from a worker thread, which retries. For hot reads
+  // (GET of a session) served from an HTTP I/O thread without a thread hop.
+  using AsyncReply = std::function<void(std::optional<Reply>)>;
+  virtual void TryCommandAsync(std::vector<std::string> args, AsyncReply done) = 0;
 
   // PING on every primary; OK when all answer.
   virtual Status Ping() = 0;

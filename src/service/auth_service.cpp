@@ -228,6 +228,29 @@ std::optional<Result<Session>> AuthService::VerifyWithoutBlocking(std::string_vi
   return IdentityOf(*cached);
 }
 
+bool AuthService::VerifySessionAsync(std::string_view token, AsyncVerify done) {
+  if (!sessions_.GetsSessionsWithoutBlocking() || !LooksLikeSessionToken(token)) return false;
+  if (verifier_ != nullptr && LooksLikeJwt(token)) return false;
+  const int64_t now = clock_.NowUnix();
+  const bool sliding = options_.session_sliding;
+  const int64_t renew_below = options_.session_ttl_seconds / 2;
+  sessions_.GetSessionAsync(
+      Sha256Hex(token), now,
+      [now, sliding, renew_below, done = std::move(done)](std::optional<Result<Session>> session) {
+        if (!session) return done(std::nullopt);
+        if (!session->ok()) {
+          if (session->error().IsNotFound()) {
+            return done(Result<Session>(Error::Unauthorized("unknown or expired session")));
+          }
+          return done(std::nullopt);
+        }
+        // A renewal writes: that is the store pool's work.
+        if (sliding && (*session)->expires_at - now < renew_below) return done(std::nullopt);
+        done(std::move(session));
+      });
+  return true;
+}
+
 Result<Session> AuthService::Verify(std::string_view token) {
   if (verifier_ != nullptr && LooksLikeJwt(token)) {
     return IdentityOf(verifier_->Verify(token, access_.audience));

@@ -114,6 +114,15 @@ class AuthService {
   // Verify when it needs no store (a JWT whose claims and revocation check
   // are cached); nullopt otherwise. Never blocks: safe on an I/O thread.
   std::optional<Result<Session>> VerifyWithoutBlocking(std::string_view token);
+  // Verify of a session token for session stores that answer without
+  // blocking (Redis): false when it cannot start that way (a JWT, a store
+  // that blocks) — then call Verify from the store pool. Otherwise `done`
+  // runs once, on a thread of the store's, with Verify's answer, or with
+  // nullopt when Verify must run after all (a miss to check in the durable
+  // record, an outage, a sliding renewal that writes).
+  using AsyncVerify = std::function<void(std::optional<Result<Session>>)>;
+  bool VerifySessionAsync(std::string_view token, AsyncVerify done);
+  bool SessionsVerifyWithoutBlocking() const { return sessions_.GetsSessionsWithoutBlocking(); }
   // Ends the session, or revokes a valid JWT's jti until its exp. OK when the
   // token is unknown or invalid (idempotent); kUnavailable on store failure.
   Status Logout(std::string_view token);

@@ -58,6 +58,15 @@ Result<Session> DurableSessionStore::GetSession(const std::string& token_hash, i
   return recorded;
 }
 
+void DurableSessionStore::GetSessionAsync(const std::string& token_hash, int64_t now,
+                                          AsyncSession done) {
+  cache_->GetSessionAsync(token_hash, now,
+                          [done = std::move(done)](std::optional<Result<Session>> cached) {
+                            if (cached && cached->ok()) return done(std::move(cached));
+                            done(std::nullopt);
+                          });
+}
+
 Status DurableSessionStore::TouchSession(const std::string& token_hash, int64_t expires_at,
                                          int64_t now) {
   Status st = record_->TouchSession(token_hash, expires_at, now);

@@ -47,6 +47,12 @@ class DurableSessionStore final : public SessionStore {
   Result<std::vector<Session>> ListUserSessions(const std::string& user_id, int64_t now) override;
   Result<int> DeleteUserSessions(const std::string& user_id) override;
   Result<int> PurgeExpired(int64_t now) override;
+  // A hit in the cache; anything else (a miss to check in the record, a cache
+  // outage) is left to GetSession (nullopt).
+  bool GetsSessionsWithoutBlocking() const override {
+    return cache_->GetsSessionsWithoutBlocking();
+  }
+  void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) override;
 
   struct Counters {
     uint64_t cache_write_failures = 0;    // created/touched in the record only

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "tests/support/memory_store.hpp"
 
@@ -158,6 +160,81 @@ TEST_F(DurableSessionStoreTest, DeleteUserSessionsClearsBothAndCountsTheRecord) 
   ASSERT_TRUE(deleted.ok());
   EXPECT_EQ(*deleted, 2);
   EXPECT_TRUE(cache_->GetSession("h1", kNow).error().IsNotFound());
+}
+
+// A cache that answers GetSessionAsync the way RedisSessionStore does: the
+// stored answer, or nullopt when it is down.
+class AsyncCache final : public SessionStore {
+ public:
+  explicit AsyncCache(std::shared_ptr<MemoryStore> memory) : memory_(std::move(memory)) {}
+  Status CreateSession(const Session& s) override { return memory_->CreateSession(s); }
+  Result<Session> GetSession(const std::string& h, int64_t now) override {
+    return memory_->GetSession(h, now);
+  }
+  Status TouchSession(const std::string& h, int64_t e, int64_t now) override {
+    return memory_->TouchSession(h, e, now);
+  }
+  Status DeleteSession(const std::string& h) override { return memory_->DeleteSession(h); }
+  Result<std::vector<Session>> ListUserSessions(const std::string& u, int64_t now) override {
+    return memory_->ListUserSessions(u, now);
+  }
+  Result<int> DeleteUserSessions(const std::string& u) override {
+    return memory_->DeleteUserSessions(u);
+  }
+  Result<int> PurgeExpired(int64_t now) override { return memory_->PurgeExpired(now); }
+  bool GetsSessionsWithoutBlocking() const override { return true; }
+  void GetSessionAsync(const std::string& h, int64_t now, AsyncSession done) override {
+    Result<Session> r = memory_->GetSession(h, now);
+    if (!r.ok() && r.error().IsUnavailable()) return done(std::nullopt);
+    done(std::move(r));
+  }
+
+ private:
+  std::shared_ptr<MemoryStore> memory_;
+};
+
+std::optional<std::optional<Result<Session>>> AsyncAnswer(SessionStore& store,
+                                                          const std::string& hash) {
+  std::optional<std::optional<Result<Session>>> answer;
+  store.GetSessionAsync(
+      hash, kNow, [&answer](std::optional<Result<Session>> r) { answer.emplace(std::move(r)); });
+  return answer;
+}
+
+TEST(DurableSessionStoreAsyncTest, AnswersCacheHitsAndLeavesEverythingElseToGetSession) {
+  auto cache_memory = std::make_shared<MemoryStore>();
+  auto record = std::make_shared<MemoryStore>();
+  DurableSessionStore store(std::make_shared<AsyncCache>(cache_memory), record, {});
+  EXPECT_TRUE(store.GetsSessionsWithoutBlocking());
+  ASSERT_TRUE(store.CreateSession(MakeSession("both", "u1")).ok());
+  ASSERT_TRUE(record->CreateSession(MakeSession("record-only", "u1")).ok());
+
+  auto hit = AsyncAnswer(store, "both");
+  ASSERT_TRUE(hit.has_value()) << "the callback must run";
+  ASSERT_TRUE(hit->has_value());
+  ASSERT_TRUE((*hit)->ok());
+  EXPECT_EQ((**hit)->user_id, "u1");
+  // A miss may be a session Redis lost: only GetSession may decide (record, restore).
+  auto lost = AsyncAnswer(store, "record-only");
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_FALSE(lost->has_value());
+  auto unknown = AsyncAnswer(store, "unknown");
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_FALSE(unknown->has_value());
+  cache_memory->unavailable = true;
+  auto down = AsyncAnswer(store, "both");
+  ASSERT_TRUE(down.has_value());
+  EXPECT_FALSE(down->has_value());
+  EXPECT_TRUE(store.GetSession("both", kNow).ok()) << "the record answers while the cache is down";
+}
+
+TEST(DurableSessionStoreAsyncTest, ABlockingCacheMeansNoAsyncPath) {
+  DurableSessionStore store(std::make_shared<MemoryStore>(), std::make_shared<MemoryStore>(), {});
+  EXPECT_FALSE(store.GetsSessionsWithoutBlocking());
+  // The default still calls back (nullopt), so a caller that tries anyway is not left waiting.
+  auto answer = AsyncAnswer(store, "any");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_FALSE(answer->has_value());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // PostgreSQL (production, next issue). Every implementation passes tests/contract.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,20 @@ class SessionStore {
   virtual Result<int> DeleteUserSessions(const std::string& user_id) = 0;
   // Removes sessions expired at `now`; returns how many.
   virtual Result<int> PurgeExpired(int64_t now) = 0;
+
+  // GetSession without blocking the caller, for stores that can (Redis): an
+  // HTTP I/O thread then verifies a session with no hop to the store pool.
+  // `done` runs exactly once, on a thread of the store's (it must not block),
+  // with GetSession's answer, or with nullopt when this store could not tell
+  // without blocking (a miss to check elsewhere, a redirect, an outage): then
+  // call GetSession from the store pool. The default always says nullopt.
+  using AsyncSession = std::function<void(std::optional<Result<Session>>)>;
+  virtual bool GetsSessionsWithoutBlocking() const { return false; }
+  virtual void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) {
+    (void)token_hash;
+    (void)now;
+    done(std::nullopt);
+  }
 };
 
 }  // namespace bulwark

@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -328,6 +331,54 @@ TEST_F(RedisClientTest, ServerDownOpensTheBreakerThenRecovers) {
       text.find("bulwark_dependency_requests_total{dependency=\"redis\",outcome=\"rejected\"}"),
       std::string::npos)
       << text;
+}
+
+// TryCommandAsync's answer, waited for (at most 5 s) by the test.
+std::optional<std::optional<Reply>> AsyncAnswer(Client& client, std::vector<std::string> args) {
+  auto promise = std::make_shared<std::promise<std::optional<Reply>>>();
+  auto future = promise->get_future();
+  client.TryCommandAsync(std::move(args),
+                         [promise](std::optional<Reply> r) { promise->set_value(std::move(r)); });
+  if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
+TEST_F(RedisClientTest, TryCommandAsyncAnswersReadsAndDefersEverythingElse) {
+  RedisServer server;
+  ClientOptions options = Options(server.port());
+  options.connect_timeout = milliseconds(300);
+  options.command_timeout = milliseconds(300);
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Command({"SET", "async-key", "value"}).ok());
+
+  auto hit = AsyncAnswer(*client, {"GET", "async-key"});
+  ASSERT_TRUE(hit.has_value()) << "no callback within 5 s";
+  ASSERT_TRUE(hit->has_value());
+  EXPECT_EQ((*hit)->str, "value");
+  auto nil = AsyncAnswer(*client, {"GET", "no-such-key"});
+  ASSERT_TRUE(nil.has_value() && nil->has_value());
+  EXPECT_TRUE((*nil)->IsNil());
+  // Error replies, writes and empty commands are the blocking path's business.
+  ASSERT_TRUE(client->Command({"SADD", "a-set", "x"}).ok());
+  auto wrong_type = AsyncAnswer(*client, {"GET", "a-set"});
+  ASSERT_TRUE(wrong_type.has_value());
+  EXPECT_FALSE(wrong_type->has_value());
+  auto write = AsyncAnswer(*client, {"SET", "async-key", "other"});
+  ASSERT_TRUE(write.has_value());
+  EXPECT_FALSE(write->has_value());
+  EXPECT_EQ(client->Command({"GET", "async-key"})->str, "value") << "the write must not have run";
+  auto empty = AsyncAnswer(*client, {});
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_FALSE(empty->has_value());
+
+  // Server gone: the callback still comes (nullopt), within the timeouts.
+  server.Kill();
+  Clock::time_point start = Clock::now();
+  auto down = AsyncAnswer(*client, {"GET", "async-key"});
+  ASSERT_TRUE(down.has_value()) << "no callback within 5 s while the server is down";
+  EXPECT_FALSE(down->has_value());
+  EXPECT_LT(MsSince(start), 2000);
 }
 
 TEST_F(RedisClientTest, NothingListeningIsUnavailable) {

@@ -177,6 +177,22 @@ Result<Session> RedisSessionStore::GetSession(const std::string& token_hash, int
   return session;
 }
 
+void RedisSessionStore::GetSessionAsync(const std::string& token_hash, int64_t now,
+                                        AsyncSession done) {
+  client_->TryCommandAsync({"GET", SessionKey(token_hash)},
+                           [token_hash, now, done = std::move(done)](std::optional<Reply> r) {
+                             if (!r) return done(std::nullopt);
+                             if (r->IsNil())
+                               return done(Result<Session>(Error::NotFound("session not found")));
+                             auto session = DecodeSessionValue(token_hash, r->str);
+                             if (!session.ok()) return done(Result<Session>(session.error()));
+                             if (session->expires_at <= now) {
+                               return done(Result<Session>(Error::NotFound("session expired")));
+                             }
+                             done(std::move(session));
+                           });
+}
+
 Status RedisSessionStore::TouchSession(const std::string& token_hash, int64_t expires_at,
                                        int64_t now) {
   auto session = GetSession(token_hash, now);

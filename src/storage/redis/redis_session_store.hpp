@@ -48,6 +48,9 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   Result<std::vector<Session>> ListUserSessions(const std::string& user_id, int64_t now) override;
   Result<int> DeleteUserSessions(const std::string& user_id) override;
   Result<int> PurgeExpired(int64_t now) override;
+  // One GET on the Redis client's I/O thread (redis::Client::TryCommandAsync).
+  bool GetsSessionsWithoutBlocking() const override { return true; }
+  void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) override;
 
   // HealthProbe: PING every primary.
   Status Ping() override;
