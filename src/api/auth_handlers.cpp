@@ -139,7 +139,13 @@ Reply Verify(ApiContext& ctx, HttpRequest& req) {
   return Reply::Await([&ctx, token = std::move(*token), on_store_pool](Reply::Resume resume) {
     bool started = ctx.auth.VerifySessionAsync(
         token, [resume, on_store_pool](std::optional<Result<Session>> session) {
-          if (session) return resume(VerifyResponse(*session));
+          // The response is built on the I/O thread: the Redis client's one
+          // thread serves every replica's reads and should only hand on.
+          if (session) {
+            return resume(Reply::Then(Executor::kInline, [answer = std::move(*session)] {
+              return VerifyResponse(answer);
+            }));
+          }
           resume(Reply::Then(Executor::kStore, on_store_pool));
         });
     if (!started) resume(Reply::Then(Executor::kStore, on_store_pool));
