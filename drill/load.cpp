@@ -212,17 +212,20 @@ void Load::RunClientApp() {
   SteadyClock::time_point next = SteadyClock::now();
   for (int cycle = 0; !stop_ && cycle < kMaxCyclesPerUser; ++cycle) {
     client::LoginResult login = client.Login(options_.username, options_.password);
-    rec_.ClientCall(login.outcome == client::Outcome::kValid, "login: " + login.error);
+    rec_.ClientCall(login.outcome == client::Outcome::kValid,
+                    "at " + std::to_string(rec_.Now()) + " s: login: " + login.error);
     Pace(next);
     if (login.outcome != client::Outcome::kValid) continue;
     for (int k = 0; k < options_.verifies_per_session && !stop_; ++k) {
       client::VerifyResult v = client.VerifySession(login.session_token);
-      rec_.ClientCall(v.outcome == client::Outcome::kValid, "verify: " + v.error);
+      rec_.ClientCall(v.outcome == client::Outcome::kValid,
+                      "at " + std::to_string(rec_.Now()) + " s: verify: " + v.error);
       Pace(next);
     }
     std::string error;
     client::Outcome out = client.Logout(login.session_token, &error);
-    rec_.ClientCall(out == client::Outcome::kValid, "logout: " + error);
+    rec_.ClientCall(out == client::Outcome::kValid,
+                    "at " + std::to_string(rec_.Now()) + " s: logout: " + error);
     Pace(next);
   }
 }

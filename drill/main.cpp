@@ -38,6 +38,7 @@ struct Flags {
   int sigkills = 1;
   bool redis_failover = true;
   bool pg_restart = false;
+  bool sentinel = false;
   int grace_s = 10;
   bool json = false;
   double max_failure_rate = 0;
@@ -52,7 +53,7 @@ const char* KindName(Kind k) {
     case Kind::kSigkill:
       return "unannounced SIGKILL, replacement";
     case Kind::kRedisFailover:
-      return "Redis Cluster primary SIGKILLed (failover)";
+      return "Redis primary SIGKILLed (failover)";
     case Kind::kPostgresRestart:
       return "PostgreSQL restart";
   }
@@ -125,8 +126,12 @@ int Run(const Flags& f) {
     std::cerr << "bulwark-drill: no executable bulwark at " << binary << " (use --binary)\n";
     return 2;
   }
-  std::cerr << "bulwark-drill: starting PostgreSQL, Redis Cluster, 3 replicas, HAProxy...\n";
-  Topology topology(TopologyOptions{binary});
+  std::cerr << "bulwark-drill: starting PostgreSQL, Redis " << (f.sentinel ? "Sentinel" : "Cluster")
+            << ", 3 replicas, HAProxy...\n";
+  TopologyOptions topology_options;
+  topology_options.binary = binary;
+  topology_options.sentinel = f.sentinel;
+  Topology topology(topology_options);
   const std::string user = "drill", password = "drill-password-0123456789";
   topology.AddUser(user, password);
   std::cerr << "bulwark-drill: topology up in " << topology.dir()
@@ -163,7 +168,7 @@ int Run(const Flags& f) {
         topology.Kill(e.replica);
         break;
       case Kind::kRedisFailover:
-        e.took_ms = topology.FailOverRedis(7000).count();
+        e.took_ms = topology.FailOverRedis().count();
         break;
       case Kind::kPostgresRestart:
         topology.RestartPostgres();
@@ -303,6 +308,10 @@ int Run(const Flags& f) {
                       : (e.sigkill_needed ? ", SIGKILL needed" : ""),
                   e.failures_around);
     }
+    for (const std::string& d : s.client_failure_details) {
+      std::printf("  libbulwark-client failure: %s\n", d.c_str());
+    }
+    for (const std::string& d : s.lost_details) std::printf("  lost: %s\n", d.c_str());
     for (size_t i = 0; i < failure_list.size() && i < 10; ++i) {
       std::printf("  failure: %s\n", json::serialize(failure_list[i]).c_str());
     }
@@ -331,6 +340,8 @@ int main(int argc, char** argv) {
   app.add_option("--sigkill", f.sigkills, "Unannounced SIGKILLs")->check(CLI::Range(0, 10));
   app.add_flag("!--no-redis-failover", f.redis_failover, "Do not kill a Redis primary");
   app.add_flag("--pg-restart", f.pg_restart, "Restart PostgreSQL mid-run");
+  app.add_flag("--sentinel", f.sentinel,
+               "Redis Sentinel (1 primary, 1 replica, 3 sentinels) instead of a Redis Cluster");
   app.add_option("--grace", f.grace_s, "Termination grace period before SIGKILL (s)")
       ->check(CLI::Range(1, 120));
   app.add_flag("--json", f.json, "Print the report as one JSON object");

@@ -30,7 +30,11 @@ std::string HaproxyPath() {
 Topology::Topology(TopologyOptions options) : options_(std::move(options)) {
   dir_ = std::make_unique<testing::TempDir>();
   postgres_ = std::make_unique<testing::PostgresServer>();
-  redis_ = std::make_unique<testing::RedisCluster>();
+  if (options_.sentinel) {
+    sentinel_ = std::make_unique<testing::RedisSentinelGroup>();
+  } else {
+    redis_ = std::make_unique<testing::RedisCluster>();
+  }
   haproxy_port_ = testing::FreePort();  // the issuer every replica names
   for (int i = 0; i < options_.replicas; ++i) {
     replica_ports_.push_back(testing::FreePort());
@@ -53,17 +57,16 @@ Topology::~Topology() {
   haproxy_.reset();
   replicas_.clear();  // reaps
   redis_.reset();
+  sentinel_.reset();
   postgres_.reset();
 }
 
 std::map<std::string, std::string> Topology::ReplicaEnv(int port) const {
-  return {
+  std::map<std::string, std::string> env{
       {"BULWARK_LISTEN", "127.0.0.1:" + std::to_string(port)},
       {"BULWARK_DATA_DIR", dir_->File("data")},
       {"DATABASE_URL", "postgres://postgres@127.0.0.1:" + std::to_string(postgres_->port()) +
                            "/postgres?sslmode=disable"},
-      {"REDIS_HOSTS", redis_->seeds()},
-      {"CLUSTER_ENABLED", "true"},
       {"BULWARK_ISSUER", "http://127.0.0.1:" + std::to_string(haproxy_port_)},
       {"BULWARK_LOG_FORMAT", "json"},
       {"BULWARK_DRAIN_DELAY", std::to_string(options_.drain_delay_s)},
@@ -74,6 +77,14 @@ std::map<std::string, std::string> Topology::ReplicaEnv(int port) const {
       {"BULWARK_ARGON2_MEMORY_KIB", "8192"},
       {"BULWARK_COOKIE_SECURE", "false"},
   };
+  if (sentinel_) {
+    env["REDIS_SENTINELS"] = sentinel_->sentinels();
+    env["REDIS_MASTER_NAME"] = sentinel_->master_name();
+  } else {
+    env["REDIS_HOSTS"] = redis_->seeds();
+    env["CLUSTER_ENABLED"] = "true";
+  }
+  return env;
 }
 
 void Topology::StartReplica(int index) {
@@ -126,7 +137,12 @@ std::vector<int> Topology::AllPorts() const {
   std::vector<int> ports = replica_ports_;
   ports.push_back(haproxy_port_);
   ports.push_back(postgres_->port());
-  for (int p : redis_->ports()) ports.push_back(p);
+  if (redis_) {
+    for (int p : redis_->ports()) ports.push_back(p);
+  } else {
+    for (int p : sentinel_->sentinel_ports()) ports.push_back(p);
+    for (int i = 0; i < 2; ++i) ports.push_back(sentinel_->data_node(i).port());
+  }
   return ports;
 }
 
@@ -169,8 +185,14 @@ void Topology::Kill(int replica) {
   WaitReady(replica_ports_[static_cast<size_t>(replica)], 30s);
 }
 
-std::chrono::milliseconds Topology::FailOverRedis(int slot) {
-  std::chrono::milliseconds took = redis_->KillPrimaryAndWaitFailover(slot);
+std::chrono::milliseconds Topology::FailOverRedis() {
+  if (sentinel_) {
+    const int primary = sentinel_->PrimaryIndex();
+    std::chrono::milliseconds took = sentinel_->KillPrimaryAndWaitFailover();
+    if (primary >= 0) sentinel_->StartDataNode(primary);  // back as a replica
+    return took;
+  }
+  std::chrono::milliseconds took = redis_->KillPrimaryAndWaitFailover(7000);
   // The old primary comes back as a replica, as a rescheduled pod would.
   for (int i = 0; i < testing::RedisCluster::kNodes; ++i) {
     if (!redis_->node(i).running()) redis_->StartNode(i);

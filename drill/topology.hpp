@@ -21,6 +21,7 @@ namespace bulwark::drill {
 struct TopologyOptions {
   std::string binary;  // the `bulwark` executable
   int replicas = 3;
+  bool sentinel = false;  // Redis Sentinel (1 primary, 1 replica, 3 sentinels) instead of Cluster
   int drain_delay_s = 2;  // BULWARK_DRAIN_DELAY: longer than HAProxy takes to pull a server
   int shutdown_timeout_s = 5;
 };
@@ -49,8 +50,9 @@ class Topology {
   bool Evict(int replica, std::chrono::milliseconds grace);
   // An unannounced SIGKILL, then a replacement.
   void Kill(int replica);
-  // SIGKILL of the Redis primary of `slot`; returns the failover time.
-  std::chrono::milliseconds FailOverRedis(int slot);
+  // SIGKILL of a Redis primary (Cluster: the one serving slot 7000), then its
+  // return as a replica; returns the failover time.
+  std::chrono::milliseconds FailOverRedis();
   // Fast shutdown and restart of PostgreSQL (same port and data).
   void RestartPostgres();
 
@@ -63,7 +65,8 @@ class Topology {
   TopologyOptions options_;
   std::unique_ptr<testing::TempDir> dir_;
   std::unique_ptr<testing::PostgresServer> postgres_;
-  std::unique_ptr<testing::RedisCluster> redis_;
+  std::unique_ptr<testing::RedisCluster> redis_;           // unless sentinel
+  std::unique_ptr<testing::RedisSentinelGroup> sentinel_;  // when sentinel
   std::vector<int> replica_ports_;
   std::vector<std::unique_ptr<testing::ChildProcess>> replicas_;
   int generation_ = 0;
