@@ -30,6 +30,7 @@ std::string HaproxyPath() {
 Topology::Topology(TopologyOptions options) : options_(std::move(options)) {
   dir_ = std::make_unique<testing::TempDir>();
   postgres_ = std::make_unique<testing::PostgresServer>();
+  postgres_->StartStreamingReplica();  // a hot standby, as the manifests run it
   if (options_.sentinel) {
     sentinel_ = std::make_unique<testing::RedisSentinelGroup>();
   } else {
@@ -137,6 +138,7 @@ std::vector<int> Topology::AllPorts() const {
   std::vector<int> ports = replica_ports_;
   ports.push_back(haproxy_port_);
   ports.push_back(postgres_->port());
+  ports.push_back(postgres_->replica_port());
   if (redis_) {
     for (int p : redis_->ports()) ports.push_back(p);
   } else {

@@ -210,6 +210,10 @@ PostgresServer::PostgresServer(PostgresServerOptions options)
 }
 
 PostgresServer::~PostgresServer() {
+  if (replica_pid_ > 0) {
+    SignalServer(replica_pid_, SIGKILL);
+    WaitExit(replica_pid_, std::chrono::seconds(5));
+  }
   try {
     Stop();
   } catch (...) {
@@ -286,6 +290,58 @@ void PostgresServer::StartOnce() {
     pid_ = -1;
     throw;
   }
+}
+
+int PostgresServer::StartStreamingReplica() {
+  RunAs as{drop_privileges_, run_uid_, run_gid_};
+  const std::string replica_dir = dir_->File("replica");
+  const std::string log = dir_->File("replica.log");
+  pid_t backup = Spawn(
+      {std::string(kBinDir) + "/pg_basebackup", "-h", "127.0.0.1", "-p", std::to_string(port_),
+       "-U", "postgres", "-D", replica_dir, "-R", "-X", "stream", "-c", "fast"},
+      log, as, false);
+  std::optional<int> status = WaitExit(backup, std::chrono::seconds(120));
+  if (!status || *status != 0) {
+    if (!status) kill(backup, SIGKILL);
+    throw std::runtime_error("pg_basebackup failed: " + ReadFile(log));
+  }
+  chmod(replica_dir.c_str(), 0700);
+  replica_port_ = FreePort();
+  replica_pid_ = Spawn(
+      {std::string(kBinDir) + "/postgres", "-D", replica_dir, "-p", std::to_string(replica_port_),
+       "-h", "127.0.0.1", "-k", dir_->path(), "-c", "fsync=off", "-c", "max_connections=200", "-c",
+       "shared_buffers=32MB", "-c", "logging_collector=off"},
+      log, as, true);
+  // max_connections must not be below the primary's (200). postmaster.pid says "standby" once the
+  // hot standby accepts read-only connections.
+  auto deadline = SteadyClock::now() + std::chrono::seconds(30);
+  while (SteadyClock::now() < deadline) {
+    if (WaitExit(replica_pid_, milliseconds(0)).has_value()) {
+      replica_pid_ = -1;
+      throw std::runtime_error("the standby exited during start-up: " + ReadFile(log));
+    }
+    std::istringstream lines(ReadFile(replica_dir + "/postmaster.pid"));
+    std::string line;
+    std::vector<std::string> fields;
+    while (std::getline(lines, line)) fields.push_back(line);
+    if (fields.size() >= 8 && fields[0] == std::to_string(replica_pid_) &&
+        (fields[7].rfind("standby", 0) == 0 || fields[7].rfind("ready", 0) == 0)) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  // Streaming, as the primary sees it.
+  const std::string out = dir_->File("replication.out");
+  while (SteadyClock::now() < deadline) {
+    std::ofstream(out, std::ios::trunc).close();
+    RunCommand({std::string(kBinDir) + "/psql", "-X", "-At", "-h", "127.0.0.1", "-p",
+                std::to_string(port_), "-U", "postgres", "-d", "postgres", "-c",
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"},
+               {{"PGCONNECT_TIMEOUT", "5"}}, out, "", std::chrono::seconds(10));
+    if (ReadFile(out).rfind("1", 0) == 0) return replica_port_;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  throw std::runtime_error("the standby is not streaming within 30 s: " + ReadFile(log));
 }
 
 void PostgresServer::WaitReady() {

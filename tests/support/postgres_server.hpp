@@ -62,6 +62,12 @@ class PostgresServer {
   bool paused() const { return paused_; }
   bool running();
 
+  // A hot standby streaming from this server (pg_basebackup -R), in this
+  // server's directory on a free port; stopped by the destructor. Returns
+  // its port. Throws when it cannot start.
+  int StartStreamingReplica();
+  int replica_port() const { return replica_port_; }
+
   // Runs SQL (several statements allowed) with psql as user postgres; throws on failure.
   void Execute(const std::string& sql, const std::string& dbname = "postgres");
   void CreateDatabase(const std::string& name);
@@ -89,6 +95,8 @@ class PostgresServer {
   std::string other_ca_file_;
   int port_ = 0;
   pid_t pid_ = -1;
+  pid_t replica_pid_ = -1;
+  int replica_port_ = 0;
   bool paused_ = false;
   uid_t run_uid_ = 0;
   gid_t run_gid_ = 0;
