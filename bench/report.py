@@ -21,6 +21,9 @@ TARGET_JWT_VERIFY_RATIO = 0.6  # verify of a JWT access token >= 0.6 x nginx `re
 TARGET_CC_PER_S = 20000.0      # client_credentials grants/s
 TARGET_INTROSPECT_PER_S = 40000.0  # introspections/s
 TARGET_REFRESH_PER_S = 10000.0     # refresh-token rotations/s
+TARGET_REDIS_VERIFY_RATIO = 0.6    # session verify on Redis >= 0.6 x nginx (issue 3)
+TARGET_REDIS_VS_NODE = 3.0         # ... and >= 3 x the seed's Node.js SessionManager
+TARGET_REDIS_VERIFY_P99_MS = 2.0   # ... with p99 <= 2 ms
 
 # Reference points for the OAuth numbers. Not measured by bench/run: figures the
 # project's performance goals quote (Keycloak's sizing guide; npm oidc-provider
@@ -238,6 +241,19 @@ def main():
     oauth_introspect = load_wrk(R, "oauth-introspect")
     refresh_sqlite = load_wrk(R, "refresh-sqlite")
     refresh_redis = load_wrk(R, "refresh-redis")
+    verify_redis = load_wrk(R, "verify-redis")
+    verify_redis_cluster = load_wrk(R, "verify-redis-cluster")
+    verify_node = load_wrk(R, "verify-node-peer")
+
+    def redis_bench(stem):
+        # redis-benchmark -q prints "GET: 68027.21 requests per second, p50=..."
+        try:
+            m = re.search(r"GET: ([0-9.]+) requests per second", open(os.path.join(R, stem + ".txt")).read())
+            return float(m.group(1)) if m else None
+        except OSError:
+            return None
+    redis_get = redis_bench("redis-benchmark-get")
+    redis_get_p16 = redis_bench("redis-benchmark-get-p16")
     redis_version = ""
     redis_sessions = None  # the "sessions" field of the Redis replica's "ready" log line
     try:
@@ -337,6 +353,19 @@ def main():
             return None
         return run["non2xx"] + run["socket_errors"] + run["counters"].get("unexpected", 0)
 
+    def redis_verify_row(label, run):
+        if not run:
+            return [label, "not measured", "—", "≥ 0.6 × nginx, ≥ 3 × Node peer, p99 ≤ 2 ms", "—"]
+        r_nginx = run["rps"] / nginx_rps if nginx_rps else None
+        r_node = run["rps"] / verify_node["rps"] if verify_node and verify_node["rps"] else None
+        met = (r_nginx is not None and r_nginx >= TARGET_REDIS_VERIFY_RATIO and
+               r_node is not None and r_node >= TARGET_REDIS_VS_NODE and
+               run["p99_ms"] <= TARGET_REDIS_VERIFY_P99_MS and run["non2xx"] == 0)
+        return [label, f"{fmt_int(run['rps'])} req/s (p99 {fmt(run['p99_ms'])} ms), non-2xx {fmt_int(run['non2xx'])}",
+                f"{fmt(r_nginx)} / {fmt(r_node, 1)}× node",
+                "≥ 0.6 × nginx, ≥ 3 × Node peer, p99 ≤ 2 ms",
+                verdict(None if r_nginx is None or r_node is None else met)]
+
     def rate_row(label, run, target, invalid, target_text, reference):
         if not run:
             return [label, "n/a (not measured)", "—", target_text, "n/a"]
@@ -385,6 +414,15 @@ def main():
                  + ("" if refresh_redis else "; redis-server not installed"),
                  refresh_redis, TARGET_REFRESH_PER_S, refresh_invalid, "≥ 10,000 /s",
                  f"Keycloak {keycloak:,}/s"),
+        *[redis_verify_row(label, run) for label, run in
+          (("Verify, session in Redis standalone (wrk -c50, redis+db)", verify_redis),
+           ("Verify, session in Redis Cluster (wrk -c50, redis+db)", verify_redis_cluster))],
+        ["Seed's Node.js SessionManager (node http + ioredis), verify",
+         f"{fmt_int(verify_node and verify_node['rps'])} req/s (p99 {fmt(verify_node and verify_node['p99_ms'])} ms)"
+         if verify_node else "not measured", "—", "(the peer)", "—"],
+        ["Redis `redis-benchmark` GET -c50, unpipelined / -P 16",
+         f"{fmt_int(redis_get)} / {fmt_int(redis_get_p16)} req/s" if redis_get else "not measured",
+         "—", "(the Redis ceiling)", "—"],
         ["Verify p99 during login flood",
          f"{fmt(flood_p99)} ms ({fmt_int(flood_verify and flood_verify['rps'])} req/s)",
          "—", "< 5 ms", verdict(None if flood_p99 is None else flood_p99 < TARGET_FLOOD_P99_MS)],
@@ -804,6 +842,15 @@ def main():
         "temporary directory and `bulwark serve` with `REDIS_HOSTS=127.0.0.1:<port>` and "
         "`BULWARK_SESSION_DURABILITY=redis` (sessions and refresh families in Redis only; users and clients "
         "in the same SQLite file) — skipped when redis-server is not installed.")
+    add("- **Verify on Redis (issue 3)**: on the same throw-away redis-server, `redis-benchmark -t get -c 50 -q` "
+        "(300,000 requests) and with `-P 16` (3,000,000) as the Redis ceiling; replica D with "
+        "`REDIS_HOSTS=127.0.0.1:<port>` and the default `BULWARK_SESSION_DURABILITY=redis+db` (the record is the "
+        "SQLite file), one login, then `wrk -t1 -c50 --latency` on `GET /v1/auth/verify` with that session token "
+        "(2 s warm-up); the same against replica E on a 6-node Redis Cluster (3 primaries, 3 replicas, "
+        "`--cluster-node-timeout 1000`, `redis-cli --cluster create`) with `CLUSTER_ENABLED=true`; and the seed's "
+        "own design as the peer: bench/node-peer/session_manager.js (its SessionManager: ioredis, "
+        "`session:<id>` JSON with `SET ... EX 3600`, `GET` to validate, behind node's http module, one process) "
+        "against the standalone server, same wrk settings. Ratios: to the median nginx round and to the peer.")
     add(f"- **Verify during a login flood**: the login wrk ({duration} s) and, started 1 s later, "
         f"`wrk -t1 -c10 -d{max(duration - 2, 1)}s --latency` on verify against the same replica; just before, "
         "the same verify wrk alone as the reference.")

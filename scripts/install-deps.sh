@@ -10,7 +10,8 @@ packages=(cmake ninja-build g++ pkg-config make
 case "$profile" in
   test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3
     postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl) ;;
-  bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light) ;;
+  bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light redis-server
+    redis-tools nodejs npm) ;;
   run) ;;
   *) echo "install-deps: unknown profile '$profile' (run|test|bench)" >&2; exit 2 ;;
 esac
