@@ -11,13 +11,14 @@ case "$profile" in
   test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3
     postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl) ;;
   bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light redis-server
-    redis-tools nodejs npm) ;;
+    redis-tools) ;;
   run) ;;
   *) echo "install-deps: unknown profile '$profile' (run|test|bench)" >&2; exit 2 ;;
 esac
 
-# Interop tests run the npm `jose` package: any Node.js with npm will do.
-if [ "$profile" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+# Interop tests run the npm `jose` package and the bench runs the Node.js peer:
+# any Node.js with npm will do.
+if [ "$profile" != run ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi
 
