@@ -54,6 +54,8 @@ const char* OutcomeName(Outcome outcome) {
       return "5xx";
     case Outcome::kUnexpected401:
       return "unexpected_401";
+    case Outcome::kRefreshRejected:
+      return "refresh_rejected";
     case Outcome::kOther:
       return "other";
   }
@@ -181,10 +183,12 @@ void Load::RunUser(int index) {
     t = SteadyClock::now();
     HttpResult r =
         HttpRequest(port, "POST", "/v1/auth/refresh", R"({"refresh_token":")" + refresh + R"("})");
-    o = r.status == 400 ? Outcome::kUnexpected401 : Classify(r, 200);  // 400: a broken family
+    // 400/401 (invalid_grant): the live token's family is broken.
+    const bool rejected = r.status == 400 || r.status == 401;
+    o = rejected ? Outcome::kRefreshRejected : Classify(r, 200);
     rec_.Request("refresh", o, MsSince(t), o == Outcome::kOk ? "" : Describe(r));
     Pace(next);
-    if (r.status == 400 || r.status == 401) rec_.FamilyBroken(Describe(r));
+    if (rejected) rec_.FamilyBroken(Describe(r));
     if (o == Outcome::kOk) {
       t = SteadyClock::now();
       client::LocalValidation local = validator.Validate(Field(r.body, "access_token"));

@@ -17,7 +17,7 @@ namespace bulwark::drill {
 using SteadyClock = std::chrono::steady_clock;
 
 // How one request ended, as the drill classifies failures.
-enum class Outcome { kOk, kConnection, kServerError, kUnexpected401, kOther };
+enum class Outcome { kOk, kConnection, kServerError, kUnexpected401, kRefreshRejected, kOther };
 const char* OutcomeName(Outcome outcome);
 
 struct Failure {

@@ -46,32 +46,19 @@ struct Flags {
 };
 
 enum class Kind { kEviction, kSigkill, kRedisFailover, kPostgresRestart };
-const char* KindName(Kind k) {
-  switch (k) {
-    case Kind::kEviction:
-      return "eviction (SIGTERM, SIGKILL after the grace period, replacement)";
-    case Kind::kSigkill:
-      return "unannounced SIGKILL, replacement";
-    case Kind::kRedisFailover:
-      return "Redis primary SIGKILLed (failover)";
-    case Kind::kPostgresRestart:
-      return "PostgreSQL restart";
-  }
-  return "";
-}
-const char* KindKey(Kind k) {
-  switch (k) {
-    case Kind::kEviction:
-      return "sigterm";
-    case Kind::kSigkill:
-      return "sigkill";
-    case Kind::kRedisFailover:
-      return "redis_failover";
-    case Kind::kPostgresRestart:
-      return "postgres_restart";
-  }
-  return "";
-}
+// Per Kind: the report's key and its description.
+struct KindText {
+  const char* key;
+  const char* name;
+};
+constexpr KindText kKindTexts[] = {
+    {"sigterm", "eviction (SIGTERM, SIGKILL after the grace period, replacement)"},
+    {"sigkill", "unannounced SIGKILL, replacement"},
+    {"redis_failover", "Redis primary SIGKILLed (failover)"},
+    {"postgres_restart", "PostgreSQL restart"},
+};
+const char* KindKey(Kind k) { return kKindTexts[static_cast<int>(k)].key; }
+const char* KindName(Kind k) { return kKindTexts[static_cast<int>(k)].name; }
 
 struct Event {
   double planned_s = 0;
@@ -85,16 +72,16 @@ struct Event {
 
 // The evictions one at a time (a PodDisruptionBudget minAvailable 2 allows
 // no more), spread over the middle of the run, the other disruptions between.
-std::vector<Event> Plan(const Flags& f) {
+std::vector<Event> Plan(const Flags& f, int replicas) {
   std::vector<Event> events;
   const double d = f.duration_s;
   int replica = 0;
   for (int i = 0; i < f.evictions; ++i) {
     events.push_back(
-        {d * (0.08 + 0.72 * i / std::max(1, f.evictions)), Kind::kEviction, replica++ % 3});
+        {d * (0.08 + 0.72 * i / std::max(1, f.evictions)), Kind::kEviction, replica++ % replicas});
   }
   for (int i = 0; i < f.sigkills; ++i) {
-    events.push_back({d * (0.5 + 0.1 * i), Kind::kSigkill, replica++ % 3});
+    events.push_back({d * (0.5 + 0.1 * i), Kind::kSigkill, replica++ % replicas});
   }
   if (f.redis_failover) events.push_back({d * 0.3, Kind::kRedisFailover});
   if (f.pg_restart) events.push_back({d * 0.65, Kind::kPostgresRestart});
@@ -152,7 +139,7 @@ int Run(const Flags& f) {
   Load load(load_options, recorder);
   load.Start();
 
-  std::vector<Event> events = Plan(f);
+  std::vector<Event> events = Plan(f, topology.replicas());
   const auto deadline = start + std::chrono::seconds(f.duration_s);
   for (Event& e : events) {
     while (!g_interrupted && recorder.Now() < e.planned_s && SteadyClock::now() < deadline) {

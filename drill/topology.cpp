@@ -174,8 +174,7 @@ bool Topology::Evict(int replica, std::chrono::milliseconds grace) {
     process->Wait(5s);
     killed = true;
   }
-  StartReplica(replica);
-  WaitReady(replica_ports_[static_cast<size_t>(replica)], 30s);
+  StartReplacement(replica);
   return killed;
 }
 
@@ -183,8 +182,15 @@ void Topology::Kill(int replica) {
   auto& process = replicas_[static_cast<size_t>(replica)];
   process->Signal(SIGKILL);
   process->Wait(5s);
+  StartReplacement(replica);
+}
+
+void Topology::StartReplacement(int replica) {
   StartReplica(replica);
-  WaitReady(replica_ports_[static_cast<size_t>(replica)], 30s);
+  if (!WaitReady(replica_ports_[static_cast<size_t>(replica)], 30s)) {
+    throw std::runtime_error("the replacement of replica " + std::to_string(replica) +
+                             " did not become ready within 30 s");
+  }
 }
 
 std::chrono::milliseconds Topology::FailOverRedis() {

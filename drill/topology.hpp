@@ -59,6 +59,8 @@ class Topology {
  private:
   std::map<std::string, std::string> ReplicaEnv(int port) const;
   void StartReplica(int index);
+  // StartReplica, then waits for /health 200; throws after 30 s.
+  void StartReplacement(int index);
   bool WaitReady(int port, std::chrono::milliseconds timeout);
   void StartHaproxy();
 

@@ -187,25 +187,22 @@ Reply RefreshReply(ApiContext& ctx, std::string_view token, const std::string& c
   if (auto* e = std::get_if<OAuthError>(&begun)) return OAuthErrorResponse(*e);
   auto pending =
       std::make_shared<OAuthService::PendingRefresh>(std::get<OAuthService::PendingRefresh>(begun));
-  auto finish = [&oauth, pending](Result<RotateResult> rotated) -> Reply {
-    auto result = oauth.FinishRefresh(*pending, std::move(rotated));
+  auto respond = [](OAuthResult<TokenResponse> result) -> Reply {
     if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
     return TokenJson(std::get<TokenResponse>(result));
   };
   if (!oauth.RefreshRotatesWithoutBlocking()) {
-    return Reply::Then(Executor::kStore, [&oauth, pending, finish] {
-      Reply reply = OAuthErrorResponse({"temporarily_unavailable", "rotation not run"});
-      oauth.RotateRefresh(*pending, [&](Result<RotateResult> r) { reply = finish(std::move(r)); });
-      return reply;
+    return Reply::Then(Executor::kStore, [&oauth, pending, respond] {
+      return respond(oauth.CompleteRefresh(*pending));
     });
   }
-  return Reply::Await([&oauth, pending, finish](Reply::Resume resume) {
-    oauth.RotateRefresh(
-        *pending, [resume = std::move(resume), finish](Result<RotateResult> rotated) {
-          auto shared = std::make_shared<Result<RotateResult>>(std::move(rotated));
-          resume(Reply::Then(Executor::kStore,
-                             [finish, shared] { return finish(std::move(*shared)); }));
-        });
+  return Reply::Await([&oauth, pending, respond](Reply::Resume resume) {
+    oauth.RotateRefresh(*pending, [&oauth, pending, respond,
+                                   resume = std::move(resume)](Result<RotateResult> rotated) {
+      resume(Reply::Then(Executor::kStore, [&oauth, pending, respond, rotated] {
+        return respond(oauth.FinishRefresh(*pending, rotated));
+      }));
+    });
   });
 }
 

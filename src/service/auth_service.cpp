@@ -229,8 +229,8 @@ std::optional<Result<Session>> AuthService::VerifyWithoutBlocking(std::string_vi
 }
 
 bool AuthService::VerifySessionAsync(std::string_view token, AsyncVerify done) {
+  // A JWT never looks like a session token (43 base64url characters, no dots).
   if (!sessions_.GetsSessionsWithoutBlocking() || !LooksLikeSessionToken(token)) return false;
-  if (verifier_ != nullptr && LooksLikeJwt(token)) return false;
   const int64_t now = clock_.NowUnix();
   const bool sliding = options_.session_sliding;
   const int64_t renew_below = options_.session_ttl_seconds / 2;

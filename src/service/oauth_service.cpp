@@ -247,8 +247,11 @@ OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,
                                                  const std::string& client_id) {
   auto pending = BeginRefresh(refresh_token, client_id);
   if (auto* error = std::get_if<OAuthError>(&pending)) return std::move(*error);
-  auto& p = std::get<PendingRefresh>(pending);
-  return FinishRefresh(p, refresh_.Rotate(p.rotation));
+  return CompleteRefresh(std::get<PendingRefresh>(pending));
+}
+
+OAuthResult<TokenResponse> OAuthService::CompleteRefresh(const PendingRefresh& pending) {
+  return FinishRefresh(pending, refresh_.Rotate(pending.rotation));
 }
 
 namespace {

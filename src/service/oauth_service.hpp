@@ -109,6 +109,8 @@ class OAuthService {
   void RotateRefresh(const PendingRefresh& pending, RefreshTokenStore::RotateCallback done);
   OAuthResult<TokenResponse> FinishRefresh(const PendingRefresh& pending,
                                            Result<RotateResult> rotated);
+  // RotateRefresh + FinishRefresh on the calling thread, blocking (store pool).
+  OAuthResult<TokenResponse> CompleteRefresh(const PendingRefresh& pending);
 
   // RFC 7662. A token it cannot vouch for is {active: false}; only a store
   // outage is an error (temporarily_unavailable).

@@ -166,15 +166,24 @@ Status RedisSessionStore::RestoreSession(const Session& session) {
   return IndexSession(session);
 }
 
-Result<Session> RedisSessionStore::GetSession(const std::string& token_hash, int64_t now) {
-  auto r = client_->Command({"GET", SessionKey(token_hash)});
-  if (!r.ok()) return r.error();
-  if (r->IsError()) return RedisError("GET", *r);
-  if (r->IsNil()) return Error::NotFound("session not found");
-  auto session = DecodeSessionValue(token_hash, r->str);
+namespace {
+
+// The session in a GET reply of its key (GetSession and GetSessionAsync).
+Result<Session> SessionOfReply(const std::string& token_hash, const Reply& reply, int64_t now) {
+  if (reply.IsError()) return RedisError("GET", reply);
+  if (reply.IsNil()) return Error::NotFound("session not found");
+  auto session = DecodeSessionValue(token_hash, reply.str);
   if (!session.ok()) return session.error();
   if (session->expires_at <= now) return Error::NotFound("session expired");
   return session;
+}
+
+}  // namespace
+
+Result<Session> RedisSessionStore::GetSession(const std::string& token_hash, int64_t now) {
+  auto r = client_->Command({"GET", SessionKey(token_hash)});
+  if (!r.ok()) return r.error();
+  return SessionOfReply(token_hash, *r, now);
 }
 
 void RedisSessionStore::GetSessionAsync(const std::string& token_hash, int64_t now,
@@ -182,14 +191,7 @@ void RedisSessionStore::GetSessionAsync(const std::string& token_hash, int64_t n
   client_->TryCommandAsync({"GET", SessionKey(token_hash)},
                            [token_hash, now, done = std::move(done)](std::optional<Reply> r) {
                              if (!r) return done(std::nullopt);
-                             if (r->IsNil())
-                               return done(Result<Session>(Error::NotFound("session not found")));
-                             auto session = DecodeSessionValue(token_hash, r->str);
-                             if (!session.ok()) return done(Result<Session>(session.error()));
-                             if (session->expires_at <= now) {
-                               return done(Result<Session>(Error::NotFound("session expired")));
-                             }
-                             done(std::move(session));
+                             done(SessionOfReply(token_hash, *r, now));
                            });
 }
 
