@@ -19,6 +19,7 @@
 #include "http/server.hpp"
 #include "log/logger.hpp"
 #include "metrics/registry.hpp"
+#include "redis/redis_client.hpp"
 #include "service/admin_service.hpp"
 #include "service/auth_service.hpp"
 #include "service/health_monitor.hpp"
@@ -248,6 +249,8 @@ int Application::Run() {
   options.body_limit = config_.max_body_bytes;
   options.read_timeout = config_.read_timeout;
   options.idle_timeout = config_.idle_timeout;
+  // Session reads from Redis go on each I/O thread's own connections.
+  options.on_io_thread = [](boost::asio::io_context* io) { redis::BindThreadToIoContext(io); };
   http::HttpServer server(options, router, {&store_pool, &hash_pool}, &observer);
   try {
     server.Start();

@@ -842,7 +842,9 @@ void HttpServer::Impl::Start() {
   for (std::unique_ptr<IoWorker>& worker : workers_) {
     worker->thread = std::thread([this, context = &worker->ioc] {
       tls_io_server = this;
+      if (options_.on_io_thread) options_.on_io_thread(context);
       context->run();
+      if (options_.on_io_thread) options_.on_io_thread(nullptr);
     });
   }
 }

@@ -8,14 +8,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "http/router.hpp"
 
 namespace boost::asio {
+class io_context;
 class thread_pool;
-}
+}  // namespace boost::asio
 
 namespace bulwark::http {
 
@@ -28,6 +30,10 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{10'000};  // to read one whole request once started -> 408
   std::chrono::milliseconds idle_timeout{
       60'000};  // keep-alive connection with no request -> closed
+  // Called on each I/O thread with its io_context before it serves, and with
+  // nullptr once it has stopped: lets other modules keep I/O objects of
+  // their own on the thread (redis::BindThreadToIoContext).
+  std::function<void(boost::asio::io_context*)> on_io_thread;
 };
 
 // What the server reports after each response (for metrics and the access log).

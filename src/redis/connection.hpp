@@ -65,6 +65,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Submit(std::shared_ptr<Request> request);
   // Any thread: fails every waiter and closes the socket.
   void Close(std::string reason);
+  // The same at once, for the thread that runs the io_context while it is
+  // not running (a stopped thread putting its connections away).
+  void CloseNow(const std::string& reason) { Fail(reason); }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
   // Not for direct use (use Create).
@@ -115,6 +118,7 @@ class NodePool {
   std::shared_ptr<Connection> Pick();
   void CloseAll(const std::string& reason);
   const Endpoint& endpoint() const { return config_.endpoint; }
+  const ConnectionConfig& config() const { return config_; }
   std::string name() const;
 
   // Connected replicas of this node as last seen (ROLE); -1 unknown.

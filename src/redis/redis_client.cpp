@@ -4,6 +4,7 @@
 #include "redis/redis_client.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <climits>
@@ -86,6 +87,23 @@ std::optional<int> MasterReplicas(const Reply& role) {
   if (role.elements.size() < 3 || role.elements[2].type != Reply::Type::kArray) return 0;
   return static_cast<int>(role.elements[2].elements.size());
 }
+
+// Connections of the calling thread's own io_context (BindThreadToIoContext),
+// per client and node: a read sent from such a thread is written, answered
+// and handed back on that thread, with no hop to the client's I/O thread.
+struct ThreadBinding {
+  asio::io_context* io = nullptr;
+  std::map<std::pair<uint64_t, std::string>, std::shared_ptr<detail::Connection>> connections;
+
+  void CloseAll() {
+    for (auto& [key, connection] : connections) connection->CloseNow("I/O thread stopped");
+    connections.clear();
+  }
+  ~ThreadBinding() { CloseAll(); }
+};
+thread_local ThreadBinding tls_binding;
+
+std::atomic<uint64_t> next_client_id{1};
 
 class ClientImpl final : public Client {
  public:
@@ -181,6 +199,8 @@ class ClientImpl final : public Client {
     if (breaker_.state() != resilience::BreakerState::kClosed) return done(std::nullopt);
     PoolPtr pool = Route(slot);
     if (!pool) return done(std::nullopt);
+    std::shared_ptr<detail::Connection> connection = ThreadConnection(*pool);
+    if (!connection) connection = pool->Pick();
     auto request = std::make_shared<Request>();
     AppendCommand(request->encoded, args);
     request->expected = 1;
@@ -194,7 +214,7 @@ class ClientImpl final : public Client {
       if (metrics_) metrics_->ObserveOk(Clock::now() - start);
       done(std::move(r.replies[0]));
     };
-    pool->Pick()->Submit(std::move(request));
+    connection->Submit(std::move(request));
   }
 
   Status Ping() override {
@@ -223,6 +243,16 @@ class ClientImpl final : public Client {
 
  private:
   // ---- breaker and metrics -------------------------------------------------
+
+  // This thread's own connection to the pool's node, when the thread is bound
+  // to an io_context; replaced when closed, like NodePool::Pick.
+  std::shared_ptr<detail::Connection> ThreadConnection(const NodePool& pool) {
+    if (tls_binding.io == nullptr) return nullptr;
+    std::shared_ptr<detail::Connection>& slot =
+        tls_binding.connections[{id_, EndpointName(pool.endpoint())}];
+    if (!slot || slot->closed()) slot = detail::Connection::Create(*tls_binding.io, pool.config());
+    return slot;
+  }
 
   Error Rejected() {
     if (metrics_) metrics_->ObserveRejected();
@@ -684,6 +714,7 @@ class ClientImpl final : public Client {
     }
   }
 
+  const uint64_t id_ = next_client_id.fetch_add(1);  // this client's thread connections
   ClientOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -737,6 +768,12 @@ Result<std::unique_ptr<Client>> Connect(const ClientOptions& options) {
   Status status = client->Init();
   if (!status) return status.error();
   return std::unique_ptr<Client>(std::move(client));
+}
+
+void BindThreadToIoContext(boost::asio::io_context* io) {
+  if (io == tls_binding.io) return;
+  tls_binding.CloseAll();
+  tls_binding.io = io;
 }
 
 }  // namespace bulwark::redis

@@ -17,6 +17,10 @@
 #include "metrics/registry.hpp"
 #include "resilience/circuit_breaker.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace bulwark::redis {
 
 // One RESP2 reply.
@@ -100,7 +104,9 @@ class Client {
   // with nullopt when this one attempt could not answer — a redirect,
   // failover, timeout, open breaker or lost connection — and the caller
   // should use Command() from a worker thread, which retries. For hot reads
-  // (GET of a session) served from an HTTP I/O thread without a thread hop.
+  // (GET of a session) served from an HTTP I/O thread. On a thread bound by
+  // BindThreadToIoContext the command goes on that thread's own connection
+  // and `done` runs on that thread: no thread hop either way.
   using AsyncReply = std::function<void(std::optional<Reply>)>;
   virtual void TryCommandAsync(std::vector<std::string> args, AsyncReply done) = 0;
 
@@ -113,6 +119,14 @@ class Client {
 // Connects (discovering the primary or the cluster's slot map); kUnavailable
 // when nothing answers, kInvalidArgument for bad options.
 Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+
+// Declares that the calling thread alone runs `io` (an HTTP I/O thread):
+// TryCommandAsync called on this thread then uses connections of its own on
+// `io`, one per client and node, so the read is written, answered and handed
+// back on this thread. nullptr unbinds and closes them; call it on the same
+// thread once `io` no longer runs. Every client used so must outlive the
+// binding.
+void BindThreadToIoContext(boost::asio::io_context* io);
 
 // CRC16 (XMODEM) slot of a key, honouring {hash tags}: 0..16383.
 uint16_t KeySlot(std::string_view key);

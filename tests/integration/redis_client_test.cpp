@@ -381,6 +381,56 @@ TEST_F(RedisClientTest, TryCommandAsyncAnswersReadsAndDefersEverythingElse) {
   EXPECT_LT(MsSince(start), 2000);
 }
 
+// An HTTP I/O thread's reads go on its own connection and are answered on it:
+// many at once share that one connection, a lost server is a nullopt on the
+// same thread, and a new connection is made once the server is back.
+TEST_F(RedisClientTest, TryCommandAsyncOnABoundThreadUsesItsOwnConnection) {
+  RedisServer server;
+  ClientOptions options = Options(server.port());
+  options.connect_timeout = milliseconds(300);
+  options.command_timeout = milliseconds(300);
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  std::vector<std::vector<std::string>> gets;
+  for (int i = 0; i < 200; ++i) {
+    std::string key = "bound:" + std::to_string(i);
+    ASSERT_TRUE(client->Command({"SET", key, std::to_string(i)}).ok());
+    gets.push_back({"GET", key});
+  }
+  const int before = CountClients(server);
+  {
+    BoundThread thread;
+    std::vector<BoundThread::Answer> answers = thread.TryAll(*client, gets);
+    ASSERT_EQ(answers.size(), gets.size()) << "not every callback came within 5 s";
+    for (size_t i = 0; i < answers.size(); ++i) {
+      ASSERT_TRUE(answers[i].reply.has_value()) << i;
+      EXPECT_EQ(answers[i].reply->str, std::to_string(i));
+      EXPECT_TRUE(answers[i].on_this_thread) << "answer " << i << " came on another thread";
+    }
+    EXPECT_EQ(CountClients(server), before + 1) << "200 reads should share one new connection";
+
+    // Another thread's binding is its own connection.
+    BoundThread other;
+    ASSERT_EQ(other.TryAll(*client, {{"GET", "bound:7"}}).size(), 1u);
+    EXPECT_EQ(CountClients(server), before + 2);
+    other.Stop();
+    EXPECT_EQ(CountClients(server), before + 1) << "a stopped thread closes its connection";
+
+    server.Stop();
+    std::vector<BoundThread::Answer> down = thread.TryAll(*client, {{"GET", "bound:1"}});
+    ASSERT_EQ(down.size(), 1u) << "no callback within 5 s while the server is down";
+    EXPECT_FALSE(down[0].reply.has_value());
+    EXPECT_TRUE(down[0].on_this_thread);
+
+    server.Start();
+    ASSERT_TRUE(client->Command({"SET", "bound:1", "back"}).ok());  // also closes the breaker
+    std::vector<BoundThread::Answer> back = thread.TryAll(*client, {{"GET", "bound:1"}});
+    ASSERT_EQ(back.size(), 1u);
+    ASSERT_TRUE(back[0].reply.has_value()) << "the thread did not reconnect";
+    EXPECT_EQ(back[0].reply->str, "back");
+  }
+}
+
 TEST_F(RedisClientTest, NothingListeningIsUnavailable) {
   ClientOptions options = Options(testing::FreePort());
   options.connect_timeout = milliseconds(300);

@@ -80,6 +80,27 @@ TEST_F(RedisClusterTest, KeysSpreadOverAllPrimaries) {
   EXPECT_TRUE(client->Ping().ok());
 }
 
+// Reads from a bound thread are routed by slot to every primary, each on the
+// thread's own connection to that node, and answered on that thread.
+TEST_F(RedisClusterTest, BoundThreadReadsFromEveryPrimary) {
+  auto client = MustConnect(ClusterOptions(*cluster_));
+  ASSERT_TRUE(client);
+  std::vector<std::vector<std::string>> gets;
+  for (int i = 0; i < 60; ++i) {
+    std::string key = "bound-spread:" + std::to_string(i);
+    ASSERT_TRUE(client->Command({"SET", key, std::to_string(i)}).ok());
+    gets.push_back({"GET", key});
+  }
+  BoundThread thread;
+  std::vector<BoundThread::Answer> answers = thread.TryAll(*client, gets);
+  ASSERT_EQ(answers.size(), gets.size()) << "not every callback came within 5 s";
+  for (size_t i = 0; i < answers.size(); ++i) {
+    ASSERT_TRUE(answers[i].reply.has_value()) << gets[i][1];
+    EXPECT_EQ(answers[i].reply->str, std::to_string(i));
+    EXPECT_TRUE(answers[i].on_this_thread);
+  }
+}
+
 TEST_F(RedisClusterTest, HashTaggedPipeline) {
   auto client = MustConnect(ClusterOptions(*cluster_));
   ASSERT_TRUE(client);
