@@ -279,6 +279,7 @@ run_edge_scenario() {
   # A JWT access token.
   request jwt "$edge/orders/42" -H "Authorization: Bearer $alice_jwt"
   expect_status "JWT access token" 200
+  expect_line "JWT user name" jwt "user=alice"
   expect_line "JWT identity" jwt "user_id=$alice_id"
   expect_line "JWT roles" jwt "roles=admin"
 
