@@ -9,7 +9,8 @@ packages=(cmake ninja-build g++ pkg-config make
   libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev libpq-dev libhiredis-dev curl)
 case "$profile" in
   test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3
-    postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl) ;;
+    postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl
+    nginx caddy) ;;  # nginx (auth_request) and Caddy (forward_auth): tests/deploy/edge_*
   bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light redis-server
     redis-tools) ;;
   run) ;;
