@@ -9,7 +9,10 @@ packages=(cmake ninja-build g++ pkg-config make
   libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev libpq-dev libhiredis-dev curl)
 case "$profile" in
   test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3
-    postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl) ;;
+    postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl
+    # tests/deploy: promtool (prometheus), the container image (podman with runc, debootstrap
+    # for a local bookworm base image), rule extraction (python3-yaml)
+    prometheus podman runc debootstrap python3-yaml) ;;
   bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light redis-server
     redis-tools) ;;
   run) ;;
