@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CTest deploy.alerts: the alert rules of deploy/kubernetes pass `promtool check rules`, and
-# behave as tests/deploy/alerts.test.yaml says (`promtool test rules`: series in, alerts out).
+# behave as tests/deploy/alerts.test.yaml says (`promtool test rules`: series in, alerts out);
+# the Grafana dashboard's queries parse.
 #   tests/deploy/alerts_test.sh REPO WORK
 # promtool comes with Debian's `prometheus` package (scripts/install-deps.sh test).
 set -euo pipefail
@@ -27,6 +28,11 @@ for s in "${sources[@]}"; do
   python3 "$repo/tests/deploy/extract_rules.py" "${s#*=}" "$work/$name.rules.yaml"
   promtool check rules "$work/$name.rules.yaml"
 done
+
+# The dashboard's queries parse too.
+python3 "$repo/tests/deploy/extract_rules.py" --dashboard \
+  "$repo/deploy/kubernetes/base/monitoring/grafana-dashboard.json" "$work/dashboard.rules.yaml"
+promtool check rules "$work/dashboard.rules.yaml"
 
 # Unit tests run against the first region's rules (the standby region only changes the
 # replica-count alert, checked above).
