@@ -10,7 +10,7 @@
 #   ${BULWARK_CONTAINER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark-container}
 # (about 1-2 minutes the first time on 2 cores, then nothing).
 #
-# The image is built with the `prebuilt` binary stage (compiling Bulwark inside the image takes
+# The image is built with BULWARK_PREBUILT=1 (compiling Bulwark inside the image takes
 # about 6 minutes: `podman build -f deploy/Containerfile .` does that for users), with the
 # package list deploy/container/runtime-packages derives from the binary (make test's sanitizer
 # build adds libasan8 and libubsan1 to it).
@@ -35,7 +35,7 @@ for tool in podman debootstrap runc curl; do
   command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps.sh test installs it)"
 done
 
-cache=${BULWARK_CONTAINER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bulwark-container}
+cache=${BULWARK_CONTAINER_CACHE:-${XDG_CACHE_HOME:-${HOME:-/var/cache}/.cache}/bulwark-container}
 mkdir -p "$cache"
 exec 9>"$cache/lock"
 flock 9  # one run at a time per cache (podman storage, the base image)
@@ -57,6 +57,11 @@ CONF
 export CONTAINERS_CONF="$cache/containers.conf" CONTAINERS_STORAGE_CONF="$cache/storage.conf"
 # podman complains about the missing systemd for healthcheck timers; the checks run by hand.
 pm() { podman "$@" 2> >(grep -v 'systemd' >&2); }
+
+# Containers left by a run that was killed (a CTest timeout) go first; the storage is ours.
+for stale in $(pm ps -a --format '{{.Names}}' | grep '^bulwark-deploy-test-' || true); do
+  pm rm -f -t 0 "$stale" > /dev/null 2>&1 || true
+done
 
 failures=0
 passes=0
@@ -117,8 +122,8 @@ echo "building $tag from deploy/Containerfile (prebuilt $binary; runtime package
 if ! pm build --format docker --isolation chroot --network host \
      -f "$repo/deploy/Containerfile" \
      --build-arg RUNTIME_IMAGE="$base" \
-     --build-arg BUILD_IMAGE=localhost/not-needed-with-a-prebuilt-binary \
-     --build-arg BULWARK_BINARY_STAGE=prebuilt \
+     --build-arg BUILD_IMAGE="$base" \
+     --build-arg BULWARK_PREBUILT=1 \
      -t "$tag" "$ctx" > "$work/build.log" 2>&1; then
   echo "FAIL podman build:"; tail -40 "$work/build.log"; exit 1
 fi
