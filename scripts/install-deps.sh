@@ -10,7 +10,10 @@ packages=(cmake ninja-build g++ pkg-config make
 case "$profile" in
   test) packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format sqlite3
     postgresql-15 redis-server redis-sentinel redis-tools haproxy openssl
-    nginx caddy) ;;  # nginx (auth_request) and Caddy (forward_auth): tests/deploy/edge_*
+    nginx caddy  # nginx (auth_request) and Caddy (forward_auth): tests/deploy/edge_*
+    # tests/deploy: promtool (prometheus), the container image (podman with runc, debootstrap
+    # for a local bookworm base image), rule extraction (python3-yaml)
+    prometheus podman runc debootstrap python3-yaml) ;;
   bench) packages+=(libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light redis-server
     redis-tools) ;;
   run) ;;
