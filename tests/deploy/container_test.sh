@@ -154,7 +154,7 @@ check "$([ -z "$missing" ]; echo $?)" "every library of the binary resolves in t
 pm run -d --name "$run_none" --network none --read-only --tmpfs /var/lib/bulwark:rw,U \
   --cap-drop ALL --security-opt no-new-privileges "${env_run[@]}" "$tag" > /dev/null
 healthy=1
-for _ in $(seq 1 50); do
+for _ in $(seq 1 150); do  # 30 s: make test runs other suites beside this one
   if pm healthcheck run "$run_none" > /dev/null 2>&1; then healthy=0; break; fi
   sleep 0.2
 done
@@ -166,10 +166,10 @@ pm rm -f -t 0 "$run_none" > /dev/null 2>&1 || true
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 pm run -d --name "$run_host" --network host --read-only --tmpfs /var/lib/bulwark:rw,U \
   --cap-drop ALL --security-opt no-new-privileges "${env_run[@]}" \
-  -e BULWARK_LISTEN="127.0.0.1:$port" -e BULWARK_DRAIN_DELAY=2 "$tag" > /dev/null
+  -e BULWARK_LISTEN="127.0.0.1:$port" -e BULWARK_DRAIN_DELAY=3 "$tag" > /dev/null
 base_url="http://127.0.0.1:$port"
 up=1
-for _ in $(seq 1 50); do
+for _ in $(seq 1 150); do
   if [ "$(curl -s -o /dev/null -w '%{http_code}' "$base_url/health/live")" = 200 ]; then up=0; break; fi
   sleep 0.2
 done
@@ -190,7 +190,11 @@ check "$(pm healthcheck run "$run_host" > /dev/null 2>&1; echo $?)" "podman heal
 
 # SIGTERM to PID 1 (what the kubelet sends): /health 503 at once, exit 0 after the drain.
 pm kill --signal TERM "$run_host" > /dev/null
-draining=$(curl -s -o /dev/null -w '%{http_code}' "$base_url/health")
+for _ in $(seq 1 10); do  # the drain lasts 3 s: /health must say 503 well within it
+  draining=$(curl -s -o /dev/null -w '%{http_code}' "$base_url/health")
+  [ "$draining" = 503 ] && break
+  sleep 0.1
+done
 check "$([ "$draining" = 503 ]; echo $?)" "after SIGTERM GET /health answers 503 (draining): $draining"
 code=$(pm wait "$run_host" 2>/dev/null | tail -1)
 check "$([ "$code" = 0 ]; echo $?)" "the container exits 0 after draining (exit code $code)"
