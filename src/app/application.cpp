@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -129,6 +130,23 @@ bool WaitForSignal(const sigset_t& set, std::optional<milliseconds> timeout) {
 
 }  // namespace
 
+// bulwark_signing_key_created_timestamp_seconds{state}: when the newest key
+// in each state was created, 0 when there is none (the signing-key age alert
+// of deploy/kubernetes reads the active one).
+void ExportKeyAges(metrics::Registry& metrics, const KeyRing& ring) {
+  for (KeyState state : {KeyState::kActive, KeyState::kNext}) {
+    int64_t newest = 0;
+    for (const SigningKeyRecord& record : ring.records) {
+      if (record.state == state) newest = std::max(newest, record.created_at);
+    }
+    metrics
+        .GetGauge("bulwark_signing_key_created_timestamp_seconds",
+                  "Creation time of the newest signing key in each state (Unix seconds).",
+                  {{"state", KeyStateName(state)}})
+        .Set(static_cast<double>(newest));
+  }
+}
+
 KeyServiceOptions KeyOptionsFrom(const ServeConfig& config) {
   KeyServiceOptions o;
   o.algorithm = jwt::ParseAlgorithm(config.signing_algorithm).value_or(jwt::Algorithm::kES256);
@@ -187,6 +205,7 @@ int Application::Run() {
                {{"error", st.ok() ? std::string("no usable active key") : st.error().message()}});
     return 1;
   }
+  ExportKeyAges(metrics, *keys.Current());
   AccessTokenVerifierOptions verifier_options;
   verifier_options.issuer = config_.issuer;
   verifier_options.leeway_seconds = keys.options().leeway_seconds;
@@ -283,6 +302,7 @@ int Application::Run() {
       log::Warn("signing keys: refresh failed; keeping the loaded keys",
                 {{"error", st.error().message()}});
     }
+    ExportKeyAges(metrics, *keys.Current());
     revocation_purge([&] {
       auto purged = stores->revocations->PurgeExpiredRevocations(clock.NowUnix());
       if (!purged.ok()) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -292,7 +293,16 @@ TEST_F(AuthE2E, HealthLivenessAndMetrics) {
         "bulwark_logins_total{result=\"success\"}", "bulwark_sessions_created_total",
         "bulwark_ready 1", "bulwark_draining 0", "bulwark_build_info{version="}) {
     EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
-  }
+  }  // The signing key bootstrapped at start: created moments ago; no next key yet.
+  const std::string active = "bulwark_signing_key_created_timestamp_seconds{state=\"active\"} ";
+  size_t at = metrics.body.find(active);
+  ASSERT_NE(at, std::string::npos) << metrics.body;
+  const double created = std::stod(metrics.body.substr(at + active.size()));
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_GT(created, now - 600);
+  EXPECT_LE(created, now + 5);
+  EXPECT_NE(metrics.body.find("bulwark_signing_key_created_timestamp_seconds{state=\"next\"} 0"),
+            std::string::npos);
 }
 
 TEST_F(AuthE2E, RequestIdIsEchoedOrGenerated) {
