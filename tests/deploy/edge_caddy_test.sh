@@ -9,12 +9,7 @@ source "$(dirname "$0")/edge_common.sh"
 
 require_tool caddy caddy
 
-add_user alice "$PASSWORD_ALICE" admin
-add_user bob "$PASSWORD_BOB"
-start_bulwark
-
-edge_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$EDGE_PORT/v1/auth/verify"; }
-app_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$APP_PORT$APP_PROBE_PATH"; }
+start_bulwark_with_users
 
 # Caddy in the foreground (its own child, so the trap stops it), no admin
 # endpoint, no HTTPS, nothing written outside $WORK; a port taken meanwhile

@@ -225,6 +225,16 @@ expect_app_hits() {
 #   user_id=<X-Auth-User-Id>
 #   roles=<X-Auth-Roles>
 # and logs each request it serves to $WORK/app.log.
+# alice (admin) and bob (no role), then Bulwark; and the probes the proxy
+# scripts wait on while their proxy starts.
+start_bulwark_with_users() {
+  add_user alice "$PASSWORD_ALICE" admin
+  add_user bob "$PASSWORD_BOB"
+  start_bulwark
+}
+edge_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$EDGE_PORT/v1/auth/verify"; }
+app_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$APP_PORT$APP_PROBE_PATH"; }
+
 run_edge_scenario() {
   local edge=$1 proxy=$2
 

@@ -11,12 +11,7 @@ require_tool nginx nginx
 nginx -V 2>&1 | grep -q -- --with-http_auth_request_module ||
   die "this nginx lacks the auth_request module (Debian's nginx package has it)"
 
-add_user alice "$PASSWORD_ALICE" admin
-add_user bob "$PASSWORD_BOB"
-start_bulwark
-
-edge_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$EDGE_PORT/v1/auth/verify"; }
-app_up() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$APP_PORT$APP_PROBE_PATH"; }
+start_bulwark_with_users
 
 # Renders the template and starts nginx in the foreground (its own child, so
 # the trap stops it); a port taken meanwhile means another try on new ports.

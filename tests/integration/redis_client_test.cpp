@@ -33,6 +33,14 @@ ClientOptions Options(int port) {
   return o;
 }
 
+// Short timeouts, for tests that stop the server and wait for the failure.
+ClientOptions QuickOptions(int port) {
+  ClientOptions o = Options(port);
+  o.connect_timeout = milliseconds(300);
+  o.command_timeout = milliseconds(300);
+  return o;
+}
+
 int CountClients(RedisServer& server) {
   auto list = server.Call({"CLIENT", "LIST"});
   if (!list) return -1;
@@ -345,10 +353,7 @@ std::optional<std::optional<Reply>> AsyncAnswer(Client& client, std::vector<std:
 
 TEST_F(RedisClientTest, TryCommandAsyncAnswersReadsAndDefersEverythingElse) {
   RedisServer server;
-  ClientOptions options = Options(server.port());
-  options.connect_timeout = milliseconds(300);
-  options.command_timeout = milliseconds(300);
-  auto client = MustConnect(options);
+  auto client = MustConnect(QuickOptions(server.port()));
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->Command({"SET", "async-key", "value"}).ok());
 
@@ -386,10 +391,7 @@ TEST_F(RedisClientTest, TryCommandAsyncAnswersReadsAndDefersEverythingElse) {
 // same thread, and a new connection is made once the server is back.
 TEST_F(RedisClientTest, TryCommandAsyncOnABoundThreadUsesItsOwnConnection) {
   RedisServer server;
-  ClientOptions options = Options(server.port());
-  options.connect_timeout = milliseconds(300);
-  options.command_timeout = milliseconds(300);
-  auto client = MustConnect(options);
+  auto client = MustConnect(QuickOptions(server.port()));
   ASSERT_TRUE(client);
   std::vector<std::vector<std::string>> gets;
   for (int i = 0; i < 200; ++i) {
