@@ -1,5 +1,7 @@
 #include "app/request_observer.hpp"
 
+#include <array>
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -18,9 +20,12 @@ std::string_view MethodLabel(std::string_view method) {
   return "OTHER";
 }
 
+std::atomic<uint64_t> next_observer_id{1};
+
 }  // namespace
 
-AccessObserver::AccessObserver(metrics::Registry& metrics) : metrics_(metrics) {}
+AccessObserver::AccessObserver(metrics::Registry& metrics)
+    : id_(next_observer_id.fetch_add(1, std::memory_order_relaxed)), metrics_(metrics) {}
 
 AccessObserver::Series& AccessObserver::SeriesFor(const http::RequestRecord& r) {
   const std::string_view method_label = MethodLabel(r.method);
@@ -44,8 +49,36 @@ AccessObserver::Series& AccessObserver::SeriesFor(const http::RequestRecord& r) 
   return series_.try_emplace(std::move(key), series).first->second;
 }
 
+const AccessObserver::Series& AccessObserver::RecentSeriesFor(const http::RequestRecord& r) {
+  struct Recent {
+    uint64_t observer = 0;
+    int status = 0;
+    std::string_view method;  // one of MethodLabel's literals
+    std::string route;
+    Series series{};
+  };
+  constexpr std::size_t kRecent = 8;
+  thread_local std::array<Recent, kRecent> recent;
+  thread_local std::size_t next_slot = 0;
+  const std::string_view method = MethodLabel(r.method);
+  for (const Recent& entry : recent) {
+    if (entry.observer == id_ && entry.status == r.status && entry.method.data() == method.data() &&
+        entry.route == r.route) {
+      return entry.series;
+    }
+  }
+  Recent& slot = recent[next_slot];
+  next_slot = (next_slot + 1) % kRecent;
+  slot.series = SeriesFor(r);
+  slot.observer = id_;
+  slot.status = r.status;
+  slot.method = method;
+  slot.route.assign(r.route);
+  return slot.series;
+}
+
 void AccessObserver::OnRequest(const http::RequestRecord& r) {
-  Series& series = SeriesFor(r);
+  const Series& series = RecentSeriesFor(r);
   series.requests->Inc();
   series.duration->Observe(r.seconds);
   // Only the route pattern is logged, never the query string (it may hold a token).

@@ -24,7 +24,12 @@ class AccessObserver final : public http::RequestObserver {
   };
   // The metrics of one (route, method, status), looked up in the registry once.
   Series& SeriesFor(const http::RequestRecord& record);
+  // SeriesFor through a small per-thread memo of recent answers: no key to
+  // build and no lock on the way for the routes a thread serves again and again.
+  const Series& RecentSeriesFor(const http::RequestRecord& record);
 
+  // Tells this observer's memo entries from those of an earlier one at the same address.
+  const uint64_t id_;
   metrics::Registry& metrics_;
   std::shared_mutex mutex_;
   // Key: route '\n' method '\n' status. Bounded: routes and methods come from

@@ -101,6 +101,7 @@ Result<Stores> OpenStores(const ServeConfig& config, metrics::Registry* metrics)
   RedisSessionStoreOptions redis_options;
   redis_options.revocation_ttl_seconds = config.session_ttl_seconds;
   redis_options.metrics = metrics;
+  redis_options.cache_max_entries = static_cast<std::size_t>(config.session_cache_size);
   auto cache = std::make_shared<RedisSessionStore>(*client, redis_options);
   stores.session_backend = cache;
   stores.session_kind = "redis";

@@ -1,15 +1,18 @@
 #include "log/logger.hpp"
 
+#include "core/json_escape.hpp"
+
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -114,18 +117,46 @@ spdlog::level::level_enum SpdlogLevel(Level level) {
   return spdlog::level::info;
 }
 
-// RFC 3339, UTC, milliseconds: 2026-11-22T02:05:53.123Z
-std::string Rfc3339Now() {
+// RFC 3339, UTC, milliseconds: 2026-11-22T02:05:53.123Z. The date and time
+// up to the second are formatted once per second and thread: the access log
+// writes a line per request.
+void AppendRfc3339Now(std::string& out) {
+  struct Cached {
+    std::time_t second = -1;
+    char text[32] = {};  // "YYYY-MM-DDTHH:MM:SS"
+    int length = 0;
+  };
+  thread_local Cached cached;
   const auto now = std::chrono::system_clock::now();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
   const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];  // ample for any int fields, which keeps -Wformat-truncation quiet
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms.count() % 1000));
-  return buf;
+  if (secs != cached.second) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];  // ample for any int fields, which keeps -Wformat-truncation quiet
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n <= 0 || n >= static_cast<int>(sizeof cached.text)) {
+      out.append(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0);
+      out.append(".000Z");
+      return;
+    }
+    std::memcpy(cached.text, buf, static_cast<std::size_t>(n));
+    cached.length = n;
+    cached.second = secs;
+  }
+  out.append(cached.text, static_cast<std::size_t>(cached.length));
+  const auto millis = static_cast<int>(ms.count() % 1000);
+  const char fraction[] = {'.', static_cast<char>('0' + millis / 100),
+                           static_cast<char>('0' + millis / 10 % 10),
+                           static_cast<char>('0' + millis % 10), 'Z'};
+  out.append(fraction, sizeof fraction);
+}
+
+std::string Rfc3339Now() {
+  std::string out;
+  AppendRfc3339Now(out);
+  return out;
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0 when it is not one.
@@ -178,10 +209,6 @@ std::string ValidUtf8(std::string_view s) {
   return out;
 }
 
-std::string JsonString(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(ValidUtf8(s)));
-}
-
 // Shortest text that reads back to the same double; JSON has no NaN or infinity.
 std::string NumberText(double v, bool json) {
   if (!std::isfinite(v)) {
@@ -193,11 +220,18 @@ std::string NumberText(double v, bool json) {
   return ec == std::errc() ? std::string(buf, end) : std::string("null");
 }
 
-std::string JsonValue(const Value& value) {
-  if (const auto* s = std::get_if<std::string_view>(&value)) return JsonString(*s);
-  if (const auto* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
-  if (const auto* d = std::get_if<double>(&value)) return NumberText(*d, /*json=*/true);
-  return std::get<bool>(value) ? "true" : "false";
+void AppendJsonValue(std::string& out, const Value& value) {
+  if (const auto* s = std::get_if<std::string_view>(&value)) {
+    AppendJsonString(out, *s);
+  } else if (const auto* i = std::get_if<int64_t>(&value)) {
+    char buf[24];
+    const auto end = std::to_chars(buf, buf + sizeof buf, *i).ptr;
+    out.append(buf, static_cast<std::size_t>(end - buf));
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    out.append(NumberText(*d, /*json=*/true));
+  } else {
+    out.append(std::get<bool>(value) ? "true" : "false");
+  }
 }
 
 // Text lines stay one line: control characters are escaped.
@@ -245,20 +279,28 @@ bool IsReservedKey(std::string_view key) {
   return key == "time" || key == "level" || key == "replica" || key == "msg";
 }
 
-std::string JsonLine(const State& state, Level level, std::string_view message,
-                     std::initializer_list<Field> fields) {
-  std::string line =
-      "{\"time\":\"" + Rfc3339Now() + "\",\"level\":\"" + LevelName(level, Format::kJson) +
-      "\",\"replica\":" + JsonString(state.replica) + ",\"msg\":" + JsonString(message);
+// Into `line` (cleared first), to reuse its capacity line after line.
+void JsonLine(std::string& line, const State& state, Level level, std::string_view message,
+              std::initializer_list<Field> fields) {
+  line.clear();
+  line.append("{\"time\":\"");
+  AppendRfc3339Now(line);
+  line.append("\",\"level\":\"").append(LevelName(level, Format::kJson)).append("\",\"replica\":");
+  AppendJsonString(line, state.replica);
+  line.append(",\"msg\":");
+  AppendJsonString(line, message);
   for (const auto& [key, value] : fields) {
     line += ',';
     // A field may not shadow the envelope (a duplicate key breaks many parsers).
-    line += JsonString(IsReservedKey(key) ? "field_" + std::string(key) : std::string(key));
+    if (IsReservedKey(key)) {
+      AppendJsonString(line, "field_" + std::string(key));
+    } else {
+      AppendJsonString(line, key);
+    }
     line += ':';
-    line += JsonValue(value);
+    AppendJsonValue(line, value);
   }
   line += '}';
-  return line;
 }
 
 std::string TextLine(Level level, std::string_view message, std::initializer_list<Field> fields) {
@@ -292,12 +334,20 @@ void WriteLine(Level level, std::string_view message, std::initializer_list<Fiel
   if (static_cast<int>(level) < min_level.load(std::memory_order_relaxed)) return;
   try {
     const std::shared_ptr<const State> state = CurrentState().load();
-    const std::string line = state->format == Format::kJson
-                                 ? JsonLine(*state, level, message, fields)
-                                 : TextLine(level, message, fields);
+    thread_local std::string line;
+    if (state->format == Format::kJson) {
+      JsonLine(line, *state, level, message, fields);
+    } else {
+      line = TextLine(level, message, fields);
+    }
+    // A rare huge line does not pin its memory to the thread.
+    const auto release = [] {
+      if (line.capacity() > 64 * 1024) std::string().swap(line);
+    };
     // spdlog's trace level is below flush_on(): the line waits for the batch.
     state->logger->log(batched ? spdlog::level::trace : SpdlogLevel(level),
                        spdlog::string_view_t(line.data(), line.size()));
+    release();
   } catch (...) {
     // Logging never takes the caller down (e.g. out of memory while formatting).
   }

@@ -19,9 +19,10 @@ std::string EndpointName(const Endpoint& endpoint) {
   return endpoint.host + ":" + std::to_string(endpoint.port);
 }
 
-std::shared_ptr<Connection> Connection::Create(asio::io_context& io,
-                                               const ConnectionConfig& config) {
+std::shared_ptr<Connection> Connection::Create(asio::io_context& io, const ConnectionConfig& config,
+                                               PushHandlers push) {
   auto connection = std::make_shared<Connection>(io, config);
+  connection->push_ = std::move(push);
   asio::post(io, [connection] { connection->Start(); });
   return connection;
 }
@@ -214,7 +215,21 @@ void Connection::StartRead() {
   }
 }
 
+namespace {
+
+bool IsPubSubMessage(const Reply& reply) {
+  return reply.type == Reply::Type::kArray && reply.elements.size() == 3 &&
+         reply.elements[0].type == Reply::Type::kString && reply.elements[0].str == "message";
+}
+
+}  // namespace
+
 void Connection::OnReply(Reply reply) {
+  // No command's reply looks like this (a PING in subscribed mode answers ["pong", ""]).
+  if (push_.on_message && IsPubSubMessage(reply)) {
+    push_.on_message(reply);
+    return;
+  }
   if (pending_.empty()) {
     Fail("unexpected reply from " + EndpointName(config_.endpoint));
     return;
@@ -250,6 +265,8 @@ void Connection::Fail(const std::string& reason) {
     auto done = std::move(request->done);
     done(std::move(result));
   }
+  if (auto on_close = std::move(push_.on_close)) on_close(reason);
+  push_.on_message = nullptr;
 }
 
 void Connection::ArmTimer() {

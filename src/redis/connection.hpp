@@ -56,9 +56,19 @@ struct ConnectionConfig {
   std::chrono::milliseconds connect_timeout{1000};
 };
 
+// For a connection that also receives Pub/Sub messages it did not ask for
+// (a subscriber): both run on the I/O thread.
+struct PushHandlers {
+  // A ["message", channel, payload] array, in the order the server sent it.
+  std::function<void(const Reply&)> on_message;
+  // Once, when the connection closes for whatever reason.
+  std::function<void(const std::string& reason)> on_close;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  static std::shared_ptr<Connection> Create(asio::io_context& io, const ConnectionConfig& config);
+  static std::shared_ptr<Connection> Create(asio::io_context& io, const ConnectionConfig& config,
+                                            PushHandlers push = {});
   ~Connection();
 
   // Any thread. The request's done() runs on the I/O thread.
@@ -108,6 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   ReplyParser parser_;
   std::array<char, 16384> read_buf_{};
+  PushHandlers push_;
 };
 
 // `size` connections to one node, used round-robin; a closed one is replaced

@@ -35,6 +35,8 @@ namespace asio = boost::asio;
 constexpr int kSlots = 16384;
 constexpr auto kMaintenanceInterval = std::chrono::milliseconds(1000);
 constexpr int kSlotRefreshEvery = 10;  // maintenance rounds between periodic slot refreshes
+// Where Redis publishes tracking invalidations for RESP2 clients.
+constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
 
 // Backoff before retry number `attempt` (1-based) after a failure that needs
 // the topology to change (connection loss, CLUSTERDOWN, TRYAGAIN, LOADING,
@@ -130,6 +132,12 @@ class ClientImpl final : public Client {
     maintenance_cv_.notify_all();
     if (maintenance_thread_.joinable()) maintenance_thread_.join();
     {
+      std::lock_guard lock(tracking_mutex_);
+      tracking_listener_.reset();
+      for (const auto& tracker : trackers_) tracker->connection->Close("Redis client shut down");
+      trackers_.clear();
+    }
+    {
       std::lock_guard lock(pools_mutex_);
       for (auto& [name, pool] : pools_) pool->CloseAll("Redis client shut down");
       for (auto& [name, pool] : sentinel_pools_) pool->CloseAll("Redis client shut down");
@@ -215,6 +223,22 @@ class ClientImpl final : public Client {
       done(std::move(r.replies[0]));
     };
     connection->Submit(std::move(request));
+  }
+
+  void TrackKeyPrefix(std::string prefix, std::weak_ptr<KeyChangeListener> listener) override {
+    {
+      std::lock_guard lock(tracking_mutex_);
+      for (const auto& tracker : trackers_) tracker->connection->Close("tracking replaced");
+      trackers_.clear();
+      if (auto previous = tracking_listener_.lock(); previous && tracking_live_) {
+        previous->OnTrackingChanged(false);
+      }
+      tracking_live_ = false;
+      tracked_prefix_ = std::move(prefix);
+      tracking_listener_ = std::move(listener);
+      if (auto current = tracking_listener_.lock()) current->OnTrackingChanged(false);
+    }
+    SyncTrackers(/*ping=*/false);
   }
 
   Status Ping() override {
@@ -400,7 +424,10 @@ class ClientImpl final : public Client {
         if (kind == "MOVED") {
           int moved_slot = RedirectSlot(reply.str);
           std::optional<Endpoint> target = ParseRedirectTarget(reply.str);
-          if (moved_slot >= 0 && target) SetSlotOwner(moved_slot, *target);
+          if (moved_slot >= 0 && target) {
+            SetSlotOwner(moved_slot, *target);
+            SyncTrackers(/*ping=*/false);
+          }
           RequestRefresh();
         } else if (kind == "ASK") {
           ask_target = ParseRedirectTarget(reply.str);
@@ -496,14 +523,184 @@ class ClientImpl final : public Client {
     }
   }
 
+  // ---- key tracking (TrackKeyPrefix) -----------------------------------------
+  //
+  // One subscriber connection per primary: CLIENT ID, then CLIENT TRACKING ON
+  // REDIRECT <its own id> BCAST PREFIX <prefix>, then SUBSCRIBE
+  // __redis__:invalidate. In RESP2 the invalidations then arrive as Pub/Sub
+  // messages on that same connection. Tracking is live while every current
+  // primary has a subscribed tracker; a tracker that closes, a new primary or
+  // a primary not yet subscribed makes it not live (the listener forgets).
+
+  struct Tracker {
+    PoolPtr pool;
+    std::shared_ptr<detail::Connection> connection;
+    bool subscribed = false;  // GUARDED_BY(tracking_mutex_)
+    bool refused = false;     // the server refused tracking: not retried on this node
+  };
+  using TrackerPtr = std::shared_ptr<Tracker>;
+
+  // Brings the trackers in line with the primaries; with ping, also checks the
+  // subscribed ones (a PING that times out closes the connection).
+  void SyncTrackers(bool ping) {
+    const std::vector<PoolPtr> primaries = Primaries();
+    std::vector<TrackerPtr> to_close;
+    std::vector<TrackerPtr> to_ping;
+    {
+      std::lock_guard lock(tracking_mutex_);
+      if (tracking_listener_.expired()) {
+        to_close = std::move(trackers_);
+        trackers_.clear();
+      } else {
+        for (auto it = trackers_.begin(); it != trackers_.end();) {
+          const bool primary =
+              std::find(primaries.begin(), primaries.end(), (*it)->pool) != primaries.end();
+          const bool lost = !(*it)->refused && (*it)->connection->closed();
+          if (!primary || lost) {
+            to_close.push_back(*it);
+            it = trackers_.erase(it);
+          } else {
+            if ((*it)->subscribed) to_ping.push_back(*it);
+            ++it;
+          }
+        }
+        for (const PoolPtr& pool : primaries) {
+          const bool tracked = std::any_of(trackers_.begin(), trackers_.end(),
+                                           [&](const TrackerPtr& t) { return t->pool == pool; });
+          if (!tracked) trackers_.push_back(StartTracker(pool, tracked_prefix_));
+        }
+      }
+    }
+    for (const TrackerPtr& tracker : to_close) tracker->connection->Close("no longer tracked");
+    if (ping) {
+      for (const TrackerPtr& tracker : to_ping) {
+        auto request = std::make_shared<Request>();
+        AppendCommand(request->encoded, {"PING"});
+        request->expected = 1;
+        request->timeout = options_.command_timeout;
+        request->done = [](BatchResult) {};  // no answer in time closes the connection
+        tracker->connection->Submit(std::move(request));
+      }
+    }
+    UpdateTrackingLive();
+  }
+
+  // Called with tracking_mutex_ held; the connection starts on the I/O thread.
+  TrackerPtr StartTracker(const PoolPtr& pool, const std::string& prefix) {
+    auto tracker = std::make_shared<Tracker>();
+    tracker->pool = pool;
+    std::weak_ptr<Tracker> weak = tracker;
+    detail::PushHandlers push;
+    push.on_message = [this, weak](const Reply& message) { OnTrackerMessage(weak, message); };
+    push.on_close = [this, weak](const std::string&) { OnTrackerClosed(weak); };
+    tracker->connection = detail::Connection::Create(io_, pool->config(), std::move(push));
+    auto connection = tracker->connection;
+    SendOn(connection, {"CLIENT", "ID"}, [this, weak, connection, prefix](const Reply& id) {
+      if (id.type != Reply::Type::kInteger) return TrackerRefused(weak);
+      SendOn(connection,
+             {"CLIENT", "TRACKING", "ON", "REDIRECT", std::to_string(id.integer), "BCAST", "PREFIX",
+              prefix},
+             [this, weak, connection](const Reply& tracking) {
+               if (tracking.IsError()) return TrackerRefused(weak);
+               SendOn(connection, {"SUBSCRIBE", std::string(kInvalidationChannel)},
+                      [this, weak](const Reply& subscribed) {
+                        if (subscribed.type != Reply::Type::kArray) return TrackerRefused(weak);
+                        if (TrackerPtr t = weak.lock()) {
+                          {
+                            std::lock_guard lock(tracking_mutex_);
+                            t->subscribed = true;
+                          }
+                          UpdateTrackingLive();
+                        }
+                      });
+             });
+    });
+    return tracker;
+  }
+
+  // One command on `connection`; `then` runs on the I/O thread with its reply,
+  // not at all when the connection failed (OnTrackerClosed reports that).
+  void SendOn(const std::shared_ptr<detail::Connection>& connection, std::vector<std::string> args,
+              std::function<void(const Reply&)> then) {
+    auto request = std::make_shared<Request>();
+    AppendCommand(request->encoded, args);
+    request->expected = 1;
+    request->timeout = options_.command_timeout;
+    request->done = [then = std::move(then)](BatchResult r) {
+      if (r.ok && !r.replies.empty()) then(r.replies[0]);
+    };
+    connection->Submit(std::move(request));
+  }
+
+  void TrackerRefused(const std::weak_ptr<Tracker>& weak) {
+    TrackerPtr tracker = weak.lock();
+    if (!tracker) return;
+    {
+      std::lock_guard lock(tracking_mutex_);
+      tracker->refused = true;
+      tracker->subscribed = false;
+    }
+    tracker->connection->Close("Redis refused CLIENT TRACKING");
+    UpdateTrackingLive();
+  }
+
+  void OnTrackerClosed(const std::weak_ptr<Tracker>& weak) {
+    TrackerPtr tracker = weak.lock();
+    if (!tracker) return;
+    bool current = false;
+    {
+      std::lock_guard lock(tracking_mutex_);
+      tracker->subscribed = false;
+      current = std::find(trackers_.begin(), trackers_.end(), tracker) != trackers_.end();
+    }
+    UpdateTrackingLive();
+    // Replaced at the next maintenance round, which this one brings forward.
+    if (current && !tracker->refused) RequestRefresh();
+  }
+
+  void OnTrackerMessage(const std::weak_ptr<Tracker>& weak, const Reply& message) {
+    if (message.elements[1].str != kInvalidationChannel) return;
+    TrackerPtr tracker = weak.lock();
+    if (!tracker) return;
+    std::lock_guard lock(tracking_mutex_);
+    std::shared_ptr<KeyChangeListener> listener = tracking_listener_.lock();
+    if (!listener || !tracker->subscribed) return;
+    const Reply& payload = message.elements[2];
+    if (payload.type != Reply::Type::kArray) return listener->OnKeysChanged(nullptr);
+    std::vector<std::string> keys;
+    keys.reserve(payload.elements.size());
+    for (const Reply& key : payload.elements) keys.push_back(key.str);
+    listener->OnKeysChanged(&keys);
+  }
+
+  void UpdateTrackingLive() {
+    const std::vector<PoolPtr> primaries = Primaries();
+    std::lock_guard lock(tracking_mutex_);
+    std::shared_ptr<KeyChangeListener> listener = tracking_listener_.lock();
+    bool live = listener != nullptr && !primaries.empty();
+    for (const PoolPtr& pool : primaries) {
+      if (!live) break;
+      live = std::any_of(trackers_.begin(), trackers_.end(), [&](const TrackerPtr& t) {
+        return t->pool == pool && t->subscribed && !t->connection->closed();
+      });
+    }
+    if (live == tracking_live_) return;
+    tracking_live_ = live;
+    if (listener) listener->OnTrackingChanged(live);
+  }
+
   // ---- topology ------------------------------------------------------------
 
   // Single flight: callers that saw the same generation share one refresh.
   void Refresh(uint64_t seen_generation) {
-    std::lock_guard lock(refresh_mutex_);
-    if (topology_generation_.load() != seen_generation) return;
-    (void)DoRefresh();
-    ++topology_generation_;
+    {
+      std::lock_guard lock(refresh_mutex_);
+      if (topology_generation_.load() != seen_generation) return;
+      (void)DoRefresh();
+      ++topology_generation_;
+    }
+    // A new primary is not tracked yet: tracking stops being live at once.
+    SyncTrackers(/*ping=*/false);
   }
 
   void RequestRefresh() {
@@ -711,6 +908,7 @@ class ClientImpl final : public Client {
       // Standalone with one known server is a no-op here; without one (a
       // lazy start while Redis was down) this is what finds it.
       if (requested || !healthy || periodic) Refresh(topology_generation_.load());
+      SyncTrackers(/*ping=*/true);
     }
   }
 
@@ -737,6 +935,13 @@ class ClientImpl final : public Client {
 
   std::mutex refresh_mutex_;
   std::atomic<uint64_t> topology_generation_{0};
+
+  // Lock order: tracking_mutex_ may be taken before topology_mutex_, never after.
+  std::mutex tracking_mutex_;
+  std::string tracked_prefix_;                          // GUARDED_BY(tracking_mutex_)
+  std::weak_ptr<KeyChangeListener> tracking_listener_;  // GUARDED_BY(tracking_mutex_)
+  std::vector<TrackerPtr> trackers_;                    // GUARDED_BY(tracking_mutex_)
+  bool tracking_live_ = false;                          // last reported to the listener
 
   std::mutex maintenance_mutex_;
   std::condition_variable maintenance_cv_;

@@ -77,6 +77,21 @@ struct WaitResult {
   int replicas_acked = -1;
 };
 
+// What a client tracking a key prefix reports (Client::TrackKeyPrefix). Called
+// from the client's threads, never with a client lock held; must not block.
+class KeyChangeListener {
+ public:
+  virtual ~KeyChangeListener() = default;
+  // Keys under the prefix that were written, deleted or expired on a primary;
+  // nullptr: every key may have changed (FLUSHALL, FLUSHDB).
+  virtual void OnKeysChanged(const std::vector<std::string>* keys) = 0;
+  // live: every primary now reports its changes, so what is read from here on
+  // may be kept until a change is reported. !live: changes may be missed from
+  // now on (a subscription lost, a primary not yet subscribed, a failover):
+  // forget everything kept and keep nothing until live again.
+  virtual void OnTrackingChanged(bool live) = 0;
+};
+
 // Thread-safe.
 class Client {
  public:
@@ -109,6 +124,14 @@ class Client {
   // and `done` runs on that thread: no thread hop either way.
   using AsyncReply = std::function<void(std::optional<Reply>)>;
   virtual void TryCommandAsync(std::vector<std::string> args, AsyncReply done) = 0;
+
+  // Server-assisted client-side caching (Redis 6+ CLIENT TRACKING in BCAST
+  // mode): a subscriber connection per primary, following the topology,
+  // reports every change to a key beginning with `prefix` to `listener`. One
+  // prefix per client; a second call replaces the first. The listener is held
+  // weakly: once it is gone, tracking stops. Redis that refuses CLIENT
+  // TRACKING (older than 6, or an ACL) simply never reports live.
+  virtual void TrackKeyPrefix(std::string prefix, std::weak_ptr<KeyChangeListener> listener) = 0;
 
   // PING on every primary; OK when all answer.
   virtual Status Ping() = 0;

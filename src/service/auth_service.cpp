@@ -222,6 +222,16 @@ Result<Session> IdentityOf(const Result<VerifiedClaims>& verified) {
 }  // namespace
 
 std::optional<Result<Session>> AuthService::VerifyWithoutBlocking(std::string_view token) {
+  if (LooksLikeSessionToken(token)) {
+    const int64_t now = clock_.NowUnix();
+    std::optional<Session> kept = sessions_.PeekSession(Sha256Hex(token), now);
+    if (!kept) return std::nullopt;
+    // A renewal writes: that is the store pool's work (see VerifySessionAsync).
+    if (options_.session_sliding && kept->expires_at - now < options_.session_ttl_seconds / 2) {
+      return std::nullopt;
+    }
+    return Result<Session>(std::move(*kept));
+  }
   if (verifier_ == nullptr || !LooksLikeJwt(token)) return std::nullopt;
   auto cached = verifier_->VerifyCached(token, access_.audience);
   if (!cached) return std::nullopt;

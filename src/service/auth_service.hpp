@@ -111,8 +111,9 @@ class AuthService {
   // or malformed; kUnavailable when a store cannot answer (never kUnauthorized then).
   // A JWT goes through AccessTokenVerifier (cached claims, revoked jtis).
   Result<Session> Verify(std::string_view token);
-  // Verify when it needs no store (a JWT whose claims and revocation check
-  // are cached); nullopt otherwise. Never blocks: safe on an I/O thread.
+  // Verify when it needs no store round trip (a JWT whose claims and
+  // revocation check are cached, a session the store keeps current in memory);
+  // nullopt otherwise. Never blocks: safe on an I/O thread.
   std::optional<Result<Session>> VerifyWithoutBlocking(std::string_view token);
   // Verify of a session token for session stores that answer without
   // blocking (Redis): false when it cannot start that way (a JWT, a store

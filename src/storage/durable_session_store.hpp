@@ -53,6 +53,10 @@ class DurableSessionStore final : public SessionStore {
     return cache_->GetsSessionsWithoutBlocking();
   }
   void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) override;
+  // What the cache keeps in memory (a hit, like GetSessionAsync's).
+  std::optional<Session> PeekSession(const std::string& token_hash, int64_t now) override {
+    return cache_->PeekSession(token_hash, now);
+  }
 
   struct Counters {
     uint64_t cache_write_failures = 0;    // created/touched in the record only

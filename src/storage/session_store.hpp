@@ -51,6 +51,15 @@ class SessionStore {
     (void)now;
     done(std::nullopt);
   }
+
+  // A session this store keeps in memory and knows to be current (Redis
+  // with tracking), answered at once on the calling thread; nullopt means
+  // "ask GetSession or GetSessionAsync", never "no such session".
+  virtual std::optional<Session> PeekSession(const std::string& token_hash, int64_t now) {
+    (void)token_hash;
+    (void)now;
+    return std::nullopt;
+  }
 };
 
 }  // namespace bulwark

@@ -81,6 +81,23 @@ RedisSessionStore::RedisSessionStore(std::shared_ptr<redis::Client> client,
         "bulwark_session_replica_ack_timeouts_total",
         "Session writes whose WAIT for a Redis replica timed out (on the primary only)");
   }
+  if (options_.cache_max_entries > 0) {
+    SessionCacheOptions cache;
+    cache.key_prefix = options_.key_prefix + "session:";
+    cache.max_entries = options_.cache_max_entries;
+    cache.metrics = options_.metrics;
+    cache_ = std::make_shared<SessionCache>(std::move(cache));
+    client_->TrackKeyPrefix(options_.key_prefix + "session:", cache_);
+  }
+}
+
+void RedisSessionStore::Forget(const std::string& token_hash) {
+  if (cache_ != nullptr) cache_->Forget(token_hash);
+}
+
+std::optional<Session> RedisSessionStore::PeekSession(const std::string& token_hash, int64_t now) {
+  if (cache_ == nullptr) return std::nullopt;
+  return cache_->Find(token_hash, now);
 }
 
 std::string RedisSessionStore::SessionKey(const std::string& token_hash) const {
@@ -159,8 +176,10 @@ Status RedisSessionStore::CreateSession(const Session& session) {
 }
 
 Status RedisSessionStore::RestoreSession(const Session& session) {
+  Forget(session.token_hash);
   auto r = client_->Command({"SET", SessionKey(session.token_hash), EncodeSessionValue(session),
                              "EXAT", Str(std::max<int64_t>(session.expires_at, 1))});
+  Forget(session.token_hash);
   if (!r.ok()) return r.error();
   if (r->IsError()) return RedisError("SET", *r);
   return IndexSession(session);
@@ -181,17 +200,26 @@ Result<Session> SessionOfReply(const std::string& token_hash, const Reply& reply
 }  // namespace
 
 Result<Session> RedisSessionStore::GetSession(const std::string& token_hash, int64_t now) {
+  const uint64_t ticket = cache_ != nullptr ? cache_->Ticket() : 0;
   auto r = client_->Command({"GET", SessionKey(token_hash)});
   if (!r.ok()) return r.error();
-  return SessionOfReply(token_hash, *r, now);
+  Result<Session> session = SessionOfReply(token_hash, *r, now);
+  if (ticket != 0 && session.ok()) cache_->Keep(*session, ticket);
+  return session;
 }
 
 void RedisSessionStore::GetSessionAsync(const std::string& token_hash, int64_t now,
                                         AsyncSession done) {
+  // The ticket is taken before the GET is sent: an invalidation that overtakes
+  // the reply keeps the reply out of the cache.
+  const uint64_t ticket = cache_ != nullptr ? cache_->Ticket() : 0;
   client_->TryCommandAsync({"GET", SessionKey(token_hash)},
-                           [token_hash, now, done = std::move(done)](std::optional<Reply> r) {
+                           [cache = ticket != 0 ? cache_ : nullptr, ticket, token_hash, now,
+                            done = std::move(done)](std::optional<Reply> r) {
                              if (!r) return done(std::nullopt);
-                             done(SessionOfReply(token_hash, *r, now));
+                             Result<Session> session = SessionOfReply(token_hash, *r, now);
+                             if (cache != nullptr && session.ok()) cache->Keep(*session, ticket);
+                             done(std::move(session));
                            });
 }
 
@@ -201,8 +229,10 @@ Status RedisSessionStore::TouchSession(const std::string& token_hash, int64_t ex
   if (!session.ok()) return session.error();
   session->expires_at = expires_at;
   bool written = false;
+  Forget(token_hash);
   Status st = WriteSessionKey(SessionKey(token_hash), EncodeSessionValue(*session), expires_at,
                               false, /*only_if_present=*/true, &written);
+  Forget(token_hash);
   if (!st.ok()) return st;
   if (!written) return Error::NotFound("session not found");
   return IndexSession(*session);
@@ -214,7 +244,9 @@ Status RedisSessionStore::DeleteSession(const std::string& token_hash) {
   if (!r.ok()) return r.error();
   if (r->IsError()) return RedisError("GET", *r);
   if (r->IsNil()) return Status::Ok();
+  Forget(token_hash);
   auto del = client_->Command({"DEL", key});
+  Forget(token_hash);
   if (!del.ok()) return del.error();
   auto session = DecodeSessionValue(token_hash, r->str);
   if (!session.ok()) return Status::Ok();  // unreadable value: the key is gone, nothing to unindex
@@ -255,7 +287,9 @@ Result<int> RedisSessionStore::DeleteUserSessions(const std::string& user_id) {
   if (!members.ok()) return members.error();
   int deleted = 0;
   for (const std::string& hash : *members) {
+    Forget(hash);
     auto del = client_->Command({"DEL", SessionKey(hash)});
+    Forget(hash);
     if (!del.ok()) return del.error();
     if (del->IsError()) return RedisError("DEL", *del);
     deleted += static_cast<int>(del->integer);
@@ -289,7 +323,9 @@ Result<int> RedisSessionStore::PurgeExpired(int64_t now) {
         still_expired = !s.ok() || s->expires_at <= now;
       }
       if (still_expired) {
+        Forget(hash);
         auto del = client_->Command({"DEL", SessionKey(hash)});
+        Forget(hash);
         if (!del.ok()) return del.error();
         auto srem = client_->Command({"SREM", UserKey(user_id), hash});
         if (!srem.ok()) return srem.error();

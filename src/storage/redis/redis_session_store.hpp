@@ -19,6 +19,7 @@
 
 #include "metrics/registry.hpp"
 #include "redis/redis_client.hpp"
+#include "storage/redis/session_cache.hpp"
 #include "storage/session_store.hpp"
 #include "storage/stores.hpp"
 
@@ -33,7 +34,11 @@ struct RedisSessionStoreOptions {
   std::chrono::milliseconds wait_timeout{250};
   // Lifetime of a revocation mark: at least the longest a session can live.
   int64_t revocation_ttl_seconds = 3600;
-  // Optional: bulwark_session_replica_ack_timeouts_total (WAIT answered 0).
+  // Sessions kept in memory while Redis tracks their keys (SessionCache);
+  // 0 turns the cache off.
+  std::size_t cache_max_entries = 0;
+  // Optional: bulwark_session_replica_ack_timeouts_total (WAIT answered 0),
+  // bulwark_session_cache_*.
   metrics::Registry* metrics = nullptr;
 };
 
@@ -51,6 +56,7 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   // One GET on the Redis client's I/O thread (redis::Client::TryCommandAsync).
   bool GetsSessionsWithoutBlocking() const override { return true; }
   void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) override;
+  std::optional<Session> PeekSession(const std::string& token_hash, int64_t now) override;
 
   // HealthProbe: PING every primary.
   Status Ping() override;
@@ -76,8 +82,12 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   Status UnindexSession(const std::string& token_hash, const std::string& user_id);
   Result<std::vector<std::string>> Members(const std::string& key);
 
+  // This replica is about to change, or has just changed, the session's key.
+  void Forget(const std::string& token_hash);
+
   std::shared_ptr<redis::Client> client_;
   RedisSessionStoreOptions options_;
+  std::shared_ptr<SessionCache> cache_;  // null when off
   std::atomic<uint64_t> unacknowledged_writes_{0};
   metrics::Counter* ack_timeouts_metric_ = nullptr;
 };
