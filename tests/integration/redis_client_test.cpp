@@ -433,6 +433,66 @@ TEST_F(RedisClientTest, TryCommandAsyncOnABoundThreadUsesItsOwnConnection) {
   }
 }
 
+// CLIENT TRACKING in BCAST mode: every change under the prefix is reported
+// (writes, deletes, expiries, FLUSHALL), nothing outside it; a lost server
+// makes tracking not live at once, and it is live again once the server is back.
+TEST_F(RedisClientTest, TrackedPrefixReportsEveryChangeAndLoss) {
+  RedisServer server;
+  auto client = MustConnect(QuickOptions(server.port()));
+  ASSERT_TRUE(client);
+  auto listener = std::make_shared<RecordingListener>();
+  client->TrackKeyPrefix("tracked:", listener);
+  ASSERT_TRUE(listener->WaitLive(true)) << "tracking never became live";
+
+  // Changes made by another connection, as another replica would.
+  ASSERT_TRUE(server.Call({"SET", "untracked:a", "1"}));
+  ASSERT_TRUE(server.Call({"SET", "tracked:a", "1"}));
+  EXPECT_TRUE(listener->WaitChanged("tracked:a"));
+  ASSERT_TRUE(server.Call({"DEL", "tracked:a"}));
+  ASSERT_TRUE(server.Call({"SET", "tracked:expiring", "1", "PX", "50"}));
+  std::this_thread::sleep_for(milliseconds(100));
+  (void)server.Call({"GET", "tracked:expiring"});  // an expired key is deleted when touched
+  EXPECT_TRUE(listener->WaitChanged("tracked:expiring"));
+  // Changes made through the tracking client itself are reported too.
+  ASSERT_TRUE(client->Command({"SET", "tracked:b", "1"}).ok());
+  EXPECT_TRUE(listener->WaitChanged("tracked:b"));
+  std::vector<std::string> changed = listener->changed();
+  EXPECT_EQ(std::count(changed.begin(), changed.end(), "tracked:a"), 2) << "SET and DEL";
+  EXPECT_EQ(std::count(changed.begin(), changed.end(), "untracked:a"), 0);
+  ASSERT_TRUE(server.Call({"FLUSHALL"}));
+  EXPECT_TRUE(listener->WaitFlush());
+
+  // The server goes away: not live, at once (the subscriber's connection closes).
+  Clock::time_point stopped = Clock::now();
+  server.Kill();
+  EXPECT_TRUE(listener->WaitLive(false));
+  EXPECT_LT(MsSince(stopped), 2000);
+  server.Start();
+  EXPECT_TRUE(listener->WaitLive(true, std::chrono::seconds(10))) << "not live again";
+  ASSERT_TRUE(server.Call({"SET", "tracked:c", "1"}));
+  EXPECT_TRUE(listener->WaitChanged("tracked:c")) << "the new subscription does not report";
+  EXPECT_EQ(listener->times_live(), 2);
+
+  // The listener gone: the client stops tracking without complaint.
+  listener.reset();
+  ASSERT_TRUE(server.Call({"SET", "tracked:d", "1"}));
+  EXPECT_TRUE(client->Command({"PING"}).ok());
+}
+
+// A server that refuses CLIENT TRACKING (here: renamed away, as an ACL or an
+// old Redis would refuse it) never reports live, and the client works on.
+TEST_F(RedisClientTest, TrackingRefusedIsNeverLive) {
+  RedisServerOptions options;
+  options.extra_args = {"--rename-command", "CLIENT", "CLIENT-renamed-away"};
+  RedisServer server(options);
+  auto client = MustConnect(QuickOptions(server.port()));
+  ASSERT_TRUE(client);
+  auto listener = std::make_shared<RecordingListener>();
+  client->TrackKeyPrefix("tracked:", listener);
+  EXPECT_FALSE(listener->WaitLive(true, milliseconds(2500)));
+  EXPECT_TRUE(client->Command({"SET", "tracked:a", "1"}).ok());
+}
+
 TEST_F(RedisClientTest, NothingListeningIsUnavailable) {
   ClientOptions options = Options(testing::FreePort());
   options.connect_timeout = milliseconds(300);

@@ -276,6 +276,46 @@ TEST_F(RedisClusterTest, PrimaryKilledUnderLoadLosesNoAcknowledgedWrite) {
   EXPECT_TRUE(cluster_->WaitHealthy(std::chrono::seconds(20)));
 }
 
+// Tracking (CLIENT TRACKING BCAST) has a subscriber on every primary; when a
+// primary dies it stops being live, and it is live again, on the promoted
+// replica, once the failover is done.
+TEST_F(RedisClusterTest, TrackingCoversEveryPrimaryAndFollowsAFailover) {
+  auto client = MustConnect(ClusterOptions(*cluster_));
+  auto writer = MustConnect(ClusterOptions(*cluster_));
+  ASSERT_TRUE(client && writer);
+  auto listener = std::make_shared<RecordingListener>();
+  client->TrackKeyPrefix("tracked:", listener);
+  ASSERT_TRUE(listener->WaitLive(true)) << "tracking never became live";
+  std::set<int> primaries;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "tracked:" + std::to_string(i);
+    primaries.insert(cluster_->PrimaryPortForSlot(KeySlot(key)));
+    ASSERT_TRUE(writer->Command({"SET", key, "1"}).ok());
+    EXPECT_TRUE(listener->WaitChanged(key)) << key << " was not reported";
+  }
+  EXPECT_EQ(primaries.size(), 3u) << "the keys should cover every primary";
+
+  const std::string victim_key = "tracked:victim";
+  const int victim_slot = KeySlot(victim_key);
+  const int victim_port = cluster_->PrimaryPortForSlot(victim_slot);
+  Clock::time_point killed = Clock::now();
+  milliseconds failover = cluster_->KillPrimaryAndWaitFailover(victim_slot);
+  ASSERT_TRUE(listener->WaitTimesLive(2, std::chrono::seconds(20)))
+      << "tracking is not live again after the failover";
+  std::printf("[          ] failover %lld ms; tracking live again %lld ms after the kill\n",
+              static_cast<long long>(failover.count()), static_cast<long long>(MsSince(killed)));
+  bool written = false;
+  for (int i = 0; i < 100 && !written; ++i) {  // bounded: the writer may need its own refresh
+    written = writer->Command({"SET", victim_key, "after"}).ok();
+    if (!written) std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(written);
+  EXPECT_TRUE(listener->WaitChanged(victim_key)) << "the promoted primary's changes are not reported";
+
+  cluster_->StartNode(cluster_->IndexOfPort(victim_port));
+  EXPECT_TRUE(cluster_->WaitHealthy(std::chrono::seconds(20)));
+}
+
 TEST_F(RedisClusterTest, EveryNodeLostThenBack) {
   ClientOptions options = ClusterOptions(*cluster_);
   options.connect_timeout = milliseconds(300);

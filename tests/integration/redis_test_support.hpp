@@ -6,10 +6,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -84,6 +87,64 @@ class BoundThread {
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
+};
+
+// What Client::TrackKeyPrefix reports, kept for a test to wait on.
+class RecordingListener final : public KeyChangeListener {
+ public:
+  void OnKeysChanged(const std::vector<std::string>* keys) override {
+    std::lock_guard lock(mutex_);
+    if (keys == nullptr) {
+      ++flushes_;
+    } else {
+      changed_.insert(changed_.end(), keys->begin(), keys->end());
+    }
+    cv_.notify_all();
+  }
+  void OnTrackingChanged(bool live) override {
+    std::lock_guard lock(mutex_);
+    live_ = live;
+    if (live) ++times_live_;
+    cv_.notify_all();
+  }
+
+  // Waits (at most `timeout`) until tracking is `live`; whether it is.
+  bool WaitLive(bool live, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return live_ == live; });
+  }
+  // Waits (at most 5 s) until `key` has been reported changed; whether it was.
+  bool WaitChanged(const std::string& key) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] {
+      return std::find(changed_.begin(), changed_.end(), key) != changed_.end();
+    });
+  }
+  // Waits until tracking has become live `n` times in all and is live now.
+  bool WaitTimesLive(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return live_ && times_live_ >= n; });
+  }
+  bool WaitFlush() {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return flushes_ > 0; });
+  }
+  std::vector<std::string> changed() {
+    std::lock_guard lock(mutex_);
+    return changed_;
+  }
+  int times_live() {
+    std::lock_guard lock(mutex_);
+    return times_live_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool live_ = false;
+  int times_live_ = 0;
+  int flushes_ = 0;
+  std::vector<std::string> changed_;
 };
 
 }  // namespace bulwark::redis

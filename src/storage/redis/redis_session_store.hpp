@@ -69,6 +69,9 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   Status MarkRevoked(const std::string& token_hash);
   Result<bool> IsRevoked(const std::string& token_hash);
 
+  // Whether sessions read now may be kept (the cache is on and Redis tracks their keys).
+  bool cache_live() const { return cache_ != nullptr && cache_->live(); }
+
   // Replica acknowledgements that timed out (the write is on the primary only).
   uint64_t unacknowledged_writes() const { return unacknowledged_writes_.load(); }
 

@@ -3,6 +3,8 @@
 // Sentinel, Cluster; and Cluster written through to PostgreSQL). Servers are
 // started lazily, once per process, on the first CreateFresh() of a back-end,
 // and stopped at exit; every test gets a fresh schema and a fresh key prefix.
+#include <chrono>
+#include <thread>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -74,7 +76,17 @@ class PostgresRedisBackend final : public StoreBackend {
 
     RedisSessionStoreOptions options;
     options.key_prefix = "t" + std::to_string(++tests_) + ":";
+    // The suite runs with the session cache live, as `bulwark serve` does:
+    // the contract must hold with sessions answered from memory too.
+    options.cache_max_entries = 1000;
     auto cache = std::make_shared<RedisSessionStore>(client_, options);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!cache->cache_live()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("the session cache never became live (CLIENT TRACKING)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     RedisRefreshTokenStoreOptions refresh_options;
     refresh_options.key_prefix = options.key_prefix;
     stores.refresh_tokens = std::make_shared<RedisRefreshTokenStore>(client_, refresh_options);
