@@ -243,6 +243,7 @@ def main():
     refresh_redis = load_wrk(R, "refresh-redis")
     verify_redis = load_wrk(R, "verify-redis")
     verify_redis_cluster = load_wrk(R, "verify-redis-cluster")
+    verify_redis_nocache = load_wrk(R, "verify-redis-nocache")
     verify_node = load_wrk(R, "verify-node-peer")
 
     def redis_bench(stem):
@@ -417,6 +418,12 @@ def main():
         *[redis_verify_row(label, run) for label, run in
           (("Verify, session in Redis standalone (wrk -c50, redis+db)", verify_redis),
            ("Verify, session in Redis Cluster (wrk -c50, redis+db)", verify_redis_cluster))],
+        ["Verify, Redis standalone, session cache off (every verify reads Redis)",
+         f"{fmt_int(verify_redis_nocache['rps'])} req/s (p99 {fmt(verify_redis_nocache['p99_ms'])} ms)"
+         if verify_redis_nocache else "not measured",
+         f"{fmt(verify_redis_nocache['rps'] / nginx_rps if nginx_rps else None)} / "
+         f"{fmt(verify_redis_nocache['rps'] / verify_node['rps'] if verify_node and verify_node['rps'] else None, 1)}× node"
+         if verify_redis_nocache else "—", "(reference)", "—"],
         ["Seed's Node.js SessionManager (node http + ioredis), verify",
          f"{fmt_int(verify_node and verify_node['rps'])} req/s (p99 {fmt(verify_node and verify_node['p99_ms'])} ms)"
          if verify_node else "not measured", "—", "(the peer)", "—"],

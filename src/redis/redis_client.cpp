@@ -648,14 +648,19 @@ class ClientImpl final : public Client {
     TrackerPtr tracker = weak.lock();
     if (!tracker) return;
     bool current = false;
+    bool was_subscribed = false;
     {
       std::lock_guard lock(tracking_mutex_);
+      was_subscribed = tracker->subscribed;
       tracker->subscribed = false;
       current = std::find(trackers_.begin(), trackers_.end(), tracker) != trackers_.end();
     }
     UpdateTrackingLive();
-    // Replaced at the next maintenance round, which this one brings forward.
-    if (current && !tracker->refused) RequestRefresh();
+    // Replaced at the next maintenance round, which the loss of a working
+    // subscription brings forward (the node may have failed over). One that
+    // never got going waits for the regular round: no reconnect loop while
+    // Redis is down.
+    if (current && was_subscribed && !tracker->refused) RequestRefresh();
   }
 
   void OnTrackerMessage(const std::weak_ptr<Tracker>& weak, const Reply& message) {

@@ -4,8 +4,8 @@
 // PostgreSQL stops - and no acknowledged session is lost.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <signal.h>
+#include <cstdio>
 
 #include <atomic>
 #include <boost/json.hpp>
@@ -82,15 +82,17 @@ TEST_F(ReplicasTest, ASessionCreatedOnOneReplicaVerifiesOnTheOthers) {
   // milliseconds (polled, bounded, and the delay reported).
   const auto logged_out = std::chrono::steady_clock::now();
   int r2_status = Verify(r2->port(), token);
-  for (int i = 0; i < 200 && r2_status != 401; ++i) {
+  int attempts = 1;
+  for (; attempts < 200 && r2_status != 401; ++attempts) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     r2_status = Verify(r2->port(), token);
   }
   EXPECT_EQ(r2_status, 401) << "r2 still accepts a session logged out on r3";
-  std::printf("[          ] r2 answered 401 %lld ms after the logout on r3\n",
+  std::printf("[          ] r2 answered 401 %lld ms after the logout on r3 (verify #%d)\n",
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                          std::chrono::steady_clock::now() - logged_out)
-                                         .count()));
+                                         .count()),
+              attempts);
   EXPECT_EQ(Verify(r1->port(), token), 401);
   // /health names both back-ends.
   HttpResult health = HttpRequest(r1->port(), "GET", "/health");

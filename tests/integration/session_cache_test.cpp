@@ -139,8 +139,9 @@ TEST_F(SessionCacheTest, WhatAnotherReplicaChangesIsForgotten) {
   ASSERT_TRUE(a_.store->DeleteUserSessions("u3").ok());
   EXPECT_GE(MsUntilForgotten(*b_.store, "h3"), 0);
   EXPECT_GE(MsUntilForgotten(*b_.store, "h4"), 0);
-  std::printf("[          ] forgotten on the other replica after: renewal %lld ms, logout %lld ms\n",
-              static_cast<long long>(touch_ms), static_cast<long long>(delete_ms));
+  std::printf(
+      "[          ] forgotten on the other replica after: renewal %lld ms, logout %lld ms\n",
+      static_cast<long long>(touch_ms), static_cast<long long>(delete_ms));
 }
 
 TEST_F(SessionCacheTest, WhatThisReplicaChangesIsForgottenAtOnce) {

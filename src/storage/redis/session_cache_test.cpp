@@ -72,8 +72,8 @@ TEST(SessionCacheTest, AnAnswerOvertakenByAnInvalidationIsNotKept) {
   cache.OnTrackingChanged(true);
   const uint64_t ticket = cache.Ticket();  // the GET is sent
   const std::vector<std::string> changed = {"p:session:a"};
-  cache.OnKeysChanged(&changed);           // the key changes before its reply is handled
-  cache.Keep(MakeSession("a"), ticket);    // the stale reply
+  cache.OnKeysChanged(&changed);         // the key changes before its reply is handled
+  cache.Keep(MakeSession("a"), ticket);  // the stale reply
   EXPECT_FALSE(cache.Find("a", kNow));
   // Any invalidation moves the epoch, not only one of the same key.
   const uint64_t second = cache.Ticket();
@@ -88,8 +88,8 @@ TEST(SessionCacheTest, InvalidationsForgetTheirKeysOnly) {
   SessionCache cache(Options());
   cache.OnTrackingChanged(true);
   for (const char* hash : {"a", "b", "c"}) cache.Keep(MakeSession(hash), cache.Ticket());
-  const std::vector<std::string> changed = {"p:session:a", "elsewhere:session:b", "p:session:",
-                                            "p:sess"};
+  const std::vector<std::string> changed = {"p:session:a", "elsewhere:session:b",
+                                            "p:session:", "p:sess"};
   cache.OnKeysChanged(&changed);
   EXPECT_FALSE(cache.Find("a", kNow));
   EXPECT_TRUE(cache.Find("b", kNow));  // not under this cache's prefix
