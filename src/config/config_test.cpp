@@ -54,6 +54,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.redis_password, "");
   EXPECT_FALSE(c.redis_tls);
   EXPECT_EQ(c.session_durability, "redis+db");
+  EXPECT_EQ(c.session_cache_size, 100000);
   EXPECT_EQ(c.session_ttl_seconds, 3600);
   EXPECT_FALSE(c.session_sliding);
   EXPECT_EQ(c.access_token_ttl_seconds, 300);
@@ -285,6 +286,8 @@ TEST(ConfigTest, BadBooleansAndChoices) {
   EXPECT_EQ(ErrorOf({{"REDIS_TLS", "2"}}), "REDIS_TLS: expected true or false, got '2'");
   EXPECT_EQ(ErrorOf({{"BULWARK_LOG_FORMAT", "xml"}}),
             "BULWARK_LOG_FORMAT: expected one of json, text, got 'xml'");
+  EXPECT_EQ(ErrorOf({{"BULWARK_SESSION_CACHE_SIZE", "-1"}}).rfind("BULWARK_SESSION_CACHE_SIZE: ", 0),
+            0u);
   EXPECT_EQ(ErrorOf({{"BULWARK_SESSION_DURABILITY", "db"}}),
             "BULWARK_SESSION_DURABILITY: expected one of redis+db, redis, got 'db'");
   EXPECT_EQ(ErrorOf({{"BULWARK_TLS_CLIENT_AUTH", "always"}}),
@@ -427,6 +430,7 @@ TEST(ConfigTest, EverySettingHasAUniqueVariableFlagAndHelp) {
       "REDIS_TLS",
       "REDIS_USERNAME",
       "BULWARK_REDIS_TLS_CA",
+      "BULWARK_SESSION_CACHE_SIZE",
       "BULWARK_SESSION_DURABILITY",
       "BULWARK_SESSION_TTL",
       "BULWARK_SESSION_SLIDING",
@@ -510,6 +514,7 @@ TEST(ConfigTest, EverySettingTakesEffect) {
       {"REDIS_TLS", {"false", "true"}},
       {"REDIS_USERNAME", {"a", "b"}},
       {"BULWARK_REDIS_TLS_CA", {"/a.pem", "/b.pem"}},
+      {"BULWARK_SESSION_CACHE_SIZE", {"0", "5"}},
       {"BULWARK_SESSION_DURABILITY", {"redis+db", "redis"}},
       {"BULWARK_SESSION_TTL", {"1", "2"}},
       {"BULWARK_SESSION_SLIDING", {"false", "true"}},
