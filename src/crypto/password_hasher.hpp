@@ -35,9 +35,14 @@ class PasswordHasher {
 
   const Argon2Params& params() const { return params_; }
 
+  // The string VerifyDummy verifies against: an Argon2id PHC string at
+  // `params` whose salt and hash are random bytes (nothing matches it).
+  static std::string RandomPhcString(const Argon2Params& params);
+  const std::string& dummy_hash() const { return dummy_hash_; }
+
  private:
   Argon2Params params_;
-  std::string dummy_hash_;  // a hash of a random password at the current parameters
+  std::string dummy_hash_;  // RandomPhcString(params_)
 };
 
 // Validates Argon2 parameters against libsodium's limits; kInvalidArgument with a reason.

@@ -1,6 +1,7 @@
 #include "crypto/password_hasher.hpp"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <stdexcept>
 #include <string>
@@ -101,6 +102,30 @@ TEST(PasswordHasherTest, VerifyDummyDoesNotCrash) {
   PasswordHasher hasher(kFast);
   hasher.VerifyDummy("anything");
   hasher.VerifyDummy("");
+}
+
+// The dummy is not hashed at start-up but built: it must still be an Argon2id
+// string libsodium parses, at exactly the configured parameters (the work of
+// a verify depends on them alone), shaped like a real hash, matching nothing.
+TEST(PasswordHasherTest, TheDummyIsAWellFormedArgon2idStringAtTheCurrentParameters) {
+  for (const Argon2Params& params : {kFast, Argon2Params{}}) {
+    PasswordHasher hasher(params);
+    const std::string& dummy = hasher.dummy_hash();
+    // 0: parses and has these parameters (-1 would be malformed, 1 other parameters).
+    EXPECT_EQ(crypto_pwhash_str_needs_rehash(dummy.c_str(), params.iterations,
+                                             static_cast<size_t>(params.memory_kib) * 1024),
+              0)
+        << dummy;
+    EXPECT_FALSE(hasher.NeedsRehash(dummy));
+    Result<std::string> real = hasher.Hash("a real password");
+    ASSERT_TRUE(real.ok());
+    EXPECT_EQ(dummy.size(), real->size()) << dummy << " vs " << *real;
+    EXPECT_EQ(dummy.substr(0, dummy.rfind('$', dummy.rfind('$') - 1)),
+              real->substr(0, real->rfind('$', real->rfind('$') - 1)));
+    EXPECT_FALSE(hasher.Verify(dummy, ""));
+    EXPECT_FALSE(hasher.Verify(dummy, "a real password"));
+    EXPECT_NE(PasswordHasher(params).dummy_hash(), dummy) << "salt and hash must be random";
+  }
 }
 
 TEST(PasswordHasherTest, OwaspDefaults) {
