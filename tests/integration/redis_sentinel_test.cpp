@@ -211,5 +211,41 @@ TEST_F(RedisSentinelTest, PrimaryKilledUnderLoadClientFollowsNoAcknowledgedWrite
   EXPECT_EQ(w->str, "OK");
 }
 
+// Tracking follows the primary through a failover: not live once the primary
+// dies, live again on the promoted replica, whose changes are then reported.
+TEST_F(RedisSentinelTest, TrackingFollowsAFailover) {
+  ClientOptions options = SentinelOptions(*group_);
+  options.connect_timeout = milliseconds(300);
+  options.command_timeout = milliseconds(500);
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  auto listener = std::make_shared<RecordingListener>();
+  client->TrackKeyPrefix("tracked:", listener);
+  ASSERT_TRUE(listener->WaitLive(true)) << "tracking never became live";
+  const int old_primary = group_->PrimaryIndex();
+  ASSERT_GE(old_primary, 0);
+  ASSERT_TRUE(group_->data_node(old_primary).Call({"SET", "tracked:a", "1"}));
+  EXPECT_TRUE(listener->WaitChanged("tracked:a"));
+
+  Clock::time_point killed = Clock::now();
+  milliseconds failover = group_->KillPrimaryAndWaitFailover();
+  ASSERT_TRUE(listener->WaitTimesLive(2, std::chrono::seconds(20)))
+      << "tracking is not live again after the failover";
+  std::printf("[          ] failover %lld ms; tracking live again %lld ms after the kill\n",
+              static_cast<long long>(failover.count()), static_cast<long long>(MsSince(killed)));
+  ASSERT_TRUE(group_->data_node(1 - old_primary).Call({"SET", "tracked:b", "1"}));
+  EXPECT_TRUE(listener->WaitChanged("tracked:b")) << "the new primary's changes are not reported";
+
+  // Leave the group as it was: the old primary back, as a replica.
+  group_->StartDataNode(old_primary);
+  bool replica = false;
+  for (int i = 0; i < 400 && !replica; ++i) {
+    auto role = group_->data_node(old_primary).Call({"ROLE"});
+    replica = role && role->rfind("slave", 0) == 0;
+    if (!replica) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(replica);
+}
+
 }  // namespace
 }  // namespace bulwark::redis
