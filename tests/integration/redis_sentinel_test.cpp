@@ -33,6 +33,18 @@ ClientOptions SentinelOptions(const RedisSentinelGroup& group) {
   return o;
 }
 
+// Starts a data node that was killed and waits (at most 20 s) until the
+// sentinels have made it a replica; whether they did.
+bool RestartAsReplica(RedisSentinelGroup& group, int index) {
+  group.StartDataNode(index);
+  for (int i = 0; i < 400; ++i) {
+    auto role = group.data_node(index).Call({"ROLE"});
+    if (role && role->rfind("slave", 0) == 0) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
 class RedisSentinelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -195,15 +207,8 @@ TEST_F(RedisSentinelTest, PrimaryKilledUnderLoadClientFollowsNoAcknowledgedWrite
 
   // The old primary comes back; the sentinels make it a replica; the client
   // keeps writing to the new primary.
-  group_->StartDataNode(old_primary);
   Clock::time_point restarted = Clock::now();
-  bool replica = false;
-  for (int i = 0; i < 400 && !replica; ++i) {
-    auto role = group_->data_node(old_primary).Call({"ROLE"});
-    replica = role && role->rfind("slave", 0) == 0;
-    if (!replica) std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(replica);
+  EXPECT_TRUE(RestartAsReplica(*group_, old_primary));
   std::printf("[          ] old primary back as a replica %lld ms after its restart\n",
               static_cast<long long>(MsSince(restarted)));
   auto w = client->Command({"SET", "after-rejoin", "1"});
@@ -237,14 +242,7 @@ TEST_F(RedisSentinelTest, TrackingFollowsAFailover) {
   EXPECT_TRUE(listener->WaitChanged("tracked:b")) << "the new primary's changes are not reported";
 
   // Leave the group as it was: the old primary back, as a replica.
-  group_->StartDataNode(old_primary);
-  bool replica = false;
-  for (int i = 0; i < 400 && !replica; ++i) {
-    auto role = group_->data_node(old_primary).Call({"ROLE"});
-    replica = role && role->rfind("slave", 0) == 0;
-    if (!replica) std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(replica);
+  EXPECT_TRUE(RestartAsReplica(*group_, old_primary));
 }
 
 }  // namespace
