@@ -76,6 +76,67 @@ TEST_F(AuthServiceTest, StoreOutageIsUnavailableNeverUnauthorized) {
   EXPECT_TRUE(auth_.Verify(login->session_token).ok());  // nothing was deleted
 }
 
+// A session store that keeps in memory every session it holds, as the Redis
+// store with a live session cache does (PeekSession); the rest is MemoryStore's.
+class KeepingSessionStore final : public SessionStore {
+ public:
+  explicit KeepingSessionStore(SessionStore& inner) : inner_(inner) {}
+  Status CreateSession(const Session& s) override { return inner_.CreateSession(s); }
+  Result<Session> GetSession(const std::string& h, int64_t now) override {
+    return inner_.GetSession(h, now);
+  }
+  Status TouchSession(const std::string& h, int64_t e, int64_t now) override {
+    return inner_.TouchSession(h, e, now);
+  }
+  Status DeleteSession(const std::string& h) override { return inner_.DeleteSession(h); }
+  Result<std::vector<Session>> ListUserSessions(const std::string& u, int64_t now) override {
+    return inner_.ListUserSessions(u, now);
+  }
+  Result<int> DeleteUserSessions(const std::string& u) override {
+    return inner_.DeleteUserSessions(u);
+  }
+  Result<int> PurgeExpired(int64_t now) override { return inner_.PurgeExpired(now); }
+  std::optional<Session> PeekSession(const std::string& h, int64_t now) override {
+    ++peeks;
+    auto s = inner_.GetSession(h, now);
+    if (!s.ok()) return std::nullopt;
+    return *s;
+  }
+  int peeks = 0;
+
+ private:
+  SessionStore& inner_;
+};
+
+// A session the store keeps current in memory is answered without blocking;
+// one due for a sliding renewal is not (the renewal writes, on the store pool).
+TEST_F(AuthServiceTest, VerifyWithoutBlockingAnswersSessionsTheStoreKeeps) {
+  KeepingSessionStore keeping(*store_);
+  AuthService plain(*store_, *store_, keeping, hasher_, clock_, metrics_, AuthOptions{3600, false});
+  auto login = plain.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(login.ok());
+  auto quick = plain.VerifyWithoutBlocking(login->session_token);
+  ASSERT_TRUE(quick.has_value());
+  ASSERT_TRUE(quick->ok());
+  EXPECT_EQ((*quick)->user_id, alice_id_);
+  EXPECT_EQ((*quick)->username, "alice");
+  EXPECT_EQ(keeping.peeks, 1);
+  // Unknown to the store's memory: ask the store (never a 401 from here).
+  EXPECT_FALSE(plain.VerifyWithoutBlocking(std::string(43, 'A')).has_value());
+  EXPECT_FALSE(plain.VerifyWithoutBlocking("not-a-session-token").has_value());
+  EXPECT_EQ(keeping.peeks, 2) << "only session-shaped tokens reach the store";
+
+  AuthService sliding(*store_, *store_, keeping, hasher_, clock_, metrics_,
+                      AuthOptions{3600, true});
+  auto second = sliding.Login(Request("alice", "alice-password"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(sliding.VerifyWithoutBlocking(second->session_token).has_value());
+  clock_.Advance(2000);  // less than half the lifetime left: due for renewal
+  EXPECT_FALSE(sliding.VerifyWithoutBlocking(second->session_token).has_value());
+  EXPECT_GT(sliding.Verify(second->session_token)->expires_at, second->session.expires_at);
+  EXPECT_TRUE(sliding.VerifyWithoutBlocking(second->session_token).has_value());  // renewed
+}
+
 TEST_F(AuthServiceTest, SessionsExpireAtTheirTtl) {
   auto login = auth_.Login(Request("alice", "alice-password"));
   ASSERT_TRUE(login.ok());
