@@ -362,7 +362,7 @@ const std::vector<Setting>& Settings() {
                                         {{"redis+db", "redis+db"}, {"redis", "redis"}})));
     s.push_back(Make("BULWARK_SESSION_CACHE_SIZE",
                      "Sessions read from Redis kept in memory while Redis reports every change "
-                     "to them (CLIENT TRACKING); 0 = off (default 100000)",
+                     "to them (CLIENT TRACKING); 0 = off (default 10000)",
                      Integer(&C::session_cache_size, 0, 10000000)));
     s.push_back(Make("BULWARK_SESSION_TTL", "Session lifetime in seconds (default 3600)",
                      Integer(&C::session_ttl_seconds, 1, kMaxTtlSeconds)));

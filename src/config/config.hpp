@@ -38,7 +38,7 @@ struct ServeConfig {
   std::string redis_tls_ca;  // PEM file; empty: system trust store
   std::string session_durability = "redis+db";
   // Sessions kept in memory while Redis tracks their keys (docs/redis.md); 0 = off.
-  int64_t session_cache_size = 100000;
+  int64_t session_cache_size = 10000;
   int64_t session_ttl_seconds = 3600;
   bool session_sliding = false;
   int64_t access_token_ttl_seconds = 300;

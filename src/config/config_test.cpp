@@ -54,7 +54,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.redis_password, "");
   EXPECT_FALSE(c.redis_tls);
   EXPECT_EQ(c.session_durability, "redis+db");
-  EXPECT_EQ(c.session_cache_size, 100000);
+  EXPECT_EQ(c.session_cache_size, 10000);
   EXPECT_EQ(c.session_ttl_seconds, 3600);
   EXPECT_FALSE(c.session_sliding);
   EXPECT_EQ(c.access_token_ttl_seconds, 300);
@@ -286,8 +286,8 @@ TEST(ConfigTest, BadBooleansAndChoices) {
   EXPECT_EQ(ErrorOf({{"REDIS_TLS", "2"}}), "REDIS_TLS: expected true or false, got '2'");
   EXPECT_EQ(ErrorOf({{"BULWARK_LOG_FORMAT", "xml"}}),
             "BULWARK_LOG_FORMAT: expected one of json, text, got 'xml'");
-  EXPECT_EQ(ErrorOf({{"BULWARK_SESSION_CACHE_SIZE", "-1"}}).rfind("BULWARK_SESSION_CACHE_SIZE: ", 0),
-            0u);
+  EXPECT_EQ(
+      ErrorOf({{"BULWARK_SESSION_CACHE_SIZE", "-1"}}).rfind("BULWARK_SESSION_CACHE_SIZE: ", 0), 0u);
   EXPECT_EQ(ErrorOf({{"BULWARK_SESSION_DURABILITY", "db"}}),
             "BULWARK_SESSION_DURABILITY: expected one of redis+db, redis, got 'db'");
   EXPECT_EQ(ErrorOf({{"BULWARK_TLS_CLIENT_AUTH", "always"}}),

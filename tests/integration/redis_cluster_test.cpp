@@ -310,7 +310,8 @@ TEST_F(RedisClusterTest, TrackingCoversEveryPrimaryAndFollowsAFailover) {
     if (!written) std::this_thread::sleep_for(milliseconds(100));
   }
   ASSERT_TRUE(written);
-  EXPECT_TRUE(listener->WaitChanged(victim_key)) << "the promoted primary's changes are not reported";
+  EXPECT_TRUE(listener->WaitChanged(victim_key))
+      << "the promoted primary's changes are not reported";
 
   cluster_->StartNode(cluster_->IndexOfPort(victim_port));
   EXPECT_TRUE(cluster_->WaitHealthy(std::chrono::seconds(20)));

@@ -243,8 +243,8 @@ Status RedisSessionStore::DeleteSession(const std::string& token_hash) {
   auto r = client_->Command({"GET", key});
   if (!r.ok()) return r.error();
   if (r->IsError()) return RedisError("GET", *r);
+  Forget(token_hash);  // even when Redis no longer has it: this replica must not either
   if (r->IsNil()) return Status::Ok();
-  Forget(token_hash);
   auto del = client_->Command({"DEL", key});
   Forget(token_hash);
   if (!del.ok()) return del.error();

@@ -30,7 +30,7 @@ struct SessionCacheOptions {
   // Full Redis key prefix of a session ("<prefix>session:"): invalidated keys
   // are mapped back to token hashes with it.
   std::string key_prefix;
-  std::size_t max_entries = 100000;
+  std::size_t max_entries = 10000;
   // A kept session is read again from Redis after this long even without an
   // invalidation: a bound on staleness should Redis ever fail to report one
   // (a split brain between a demoted primary and its successor).

@@ -4,10 +4,10 @@
 // started lazily, once per process, on the first CreateFresh() of a back-end,
 // and stopped at exit; every test gets a fresh schema and a fresh key prefix.
 #include <chrono>
-#include <thread>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "redis/redis_client.hpp"
 #include "storage/durable_session_store.hpp"
