@@ -196,6 +196,32 @@ TEST_F(RedisClientTest, AuthWithPassword) {
   EXPECT_EQ(acl_client->Command({"GET", "k"})->str, "v");
 }
 
+// Tracking goes through AUTH like any connection; an ACL user without
+// +client (docs/operations.md, BulwarkSessionCacheNotLive) never gets it.
+TEST_F(RedisClientTest, TrackingWithAPasswordAndAnAclUserWithoutClient) {
+  ClientOptions options = Options(auth_->port());
+  options.password = kPassword;
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  auto listener = std::make_shared<RecordingListener>();
+  client->TrackKeyPrefix("authtracked:", listener);
+  ASSERT_TRUE(listener->WaitLive(true)) << "tracking never became live with AUTH";
+  ASSERT_TRUE(auth_->Call({"SET", "authtracked:a", "1"}));
+  EXPECT_TRUE(listener->WaitChanged("authtracked:a"));
+
+  ASSERT_EQ(*auth_->Call({"ACL", "SETUSER", "no-tracking", "on", ">nt-pass", "~*", "&*", "+@all",
+                          "-client"}),
+            "OK");
+  options.username = "no-tracking";
+  options.password = "nt-pass";
+  auto limited = MustConnect(options);
+  ASSERT_TRUE(limited);
+  auto refused = std::make_shared<RecordingListener>();
+  limited->TrackKeyPrefix("authtracked:", refused);
+  EXPECT_FALSE(refused->WaitLive(true, milliseconds(2500)));
+  EXPECT_TRUE(limited->Command({"SET", "authtracked:b", "1"}).ok());
+}
+
 TEST_F(RedisClientTest, WrongPasswordIsAClearError) {
   ClientOptions options = Options(auth_->port());
   options.password = "not-the-password";
