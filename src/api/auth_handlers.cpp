@@ -139,11 +139,10 @@ HttpResponse VerifyResponse(const Result<Session>& session) {
   return response;
 }
 
-// Starts on the I/O thread: a JWT seen moments ago is answered from memory
-// there; a session in Redis is read with the request waiting on the Redis
-// reply, not on a thread (Reply::Await); everything else (SQLite or
-// PostgreSQL sessions, new or due JWTs, a Redis miss or outage) hops to the
-// store pool.
+// Starts on the I/O thread: a JWT seen moments ago, or a session the Redis
+// store keeps current in memory, is answered there; a session in Redis is read with the request
+// waiting on the Redis reply, not on a thread (Reply::Await); everything else (SQLite or PostgreSQL
+// sessions, new or due JWTs, a Redis miss or outage) hops to the store pool.
 Reply Verify(ApiContext& ctx, HttpRequest& req) {
   auto token = PresentedToken(req, ctx.cookie);
   if (!token) return Unauthorized();

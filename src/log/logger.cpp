@@ -6,13 +6,11 @@
 #include <spdlog/sinks/base_sink.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -121,31 +119,19 @@ spdlog::level::level_enum SpdlogLevel(Level level) {
 // up to the second are formatted once per second and thread: the access log
 // writes a line per request.
 void AppendRfc3339Now(std::string& out) {
-  struct Cached {
-    std::time_t second = -1;
-    char text[32] = {};  // "YYYY-MM-DDTHH:MM:SS"
-    int length = 0;
-  };
-  thread_local Cached cached;
+  thread_local std::time_t cached_second = -1;
+  thread_local char cached_text[64];  // "YYYY-MM-DDTHH:MM:SS"; ample for any int fields
   const auto now = std::chrono::system_clock::now();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
   const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
-  if (secs != cached.second) {
+  if (secs != cached_second) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    char buf[64];  // ample for any int fields, which keeps -Wformat-truncation quiet
-    const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (n <= 0 || n >= static_cast<int>(sizeof cached.text)) {
-      out.append(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0);
-      out.append(".000Z");
-      return;
-    }
-    std::memcpy(cached.text, buf, static_cast<std::size_t>(n));
-    cached.length = n;
-    cached.second = secs;
+    std::snprintf(cached_text, sizeof cached_text, "%04d-%02d-%02dT%02d:%02d:%02d",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_second = secs;
   }
-  out.append(cached.text, static_cast<std::size_t>(cached.length));
+  out.append(cached_text);
   const auto millis = static_cast<int>(ms.count() % 1000);
   const char fraction[] = {'.', static_cast<char>('0' + millis / 100),
                            static_cast<char>('0' + millis / 10 % 10),
@@ -340,14 +326,11 @@ void WriteLine(Level level, std::string_view message, std::initializer_list<Fiel
     } else {
       line = TextLine(level, message, fields);
     }
-    // A rare huge line does not pin its memory to the thread.
-    const auto release = [] {
-      if (line.capacity() > 64 * 1024) std::string().swap(line);
-    };
     // spdlog's trace level is below flush_on(): the line waits for the batch.
     state->logger->log(batched ? spdlog::level::trace : SpdlogLevel(level),
                        spdlog::string_view_t(line.data(), line.size()));
-    release();
+    // A rare huge line does not pin its memory to the thread.
+    if (line.capacity() > 64 * 1024) std::string().swap(line);
   } catch (...) {
     // Logging never takes the caller down (e.g. out of memory while formatting).
   }

@@ -573,14 +573,9 @@ class ClientImpl final : public Client {
     }
     for (const TrackerPtr& tracker : to_close) tracker->connection->Close("no longer tracked");
     if (ping) {
-      for (const TrackerPtr& tracker : to_ping) {
-        auto request = std::make_shared<Request>();
-        AppendCommand(request->encoded, {"PING"});
-        request->expected = 1;
-        request->timeout = options_.command_timeout;
-        request->done = [](BatchResult) {};  // no answer in time closes the connection
-        tracker->connection->Submit(std::move(request));
-      }
+      // No answer within the command timeout closes the connection (OnTrackerClosed).
+      for (const TrackerPtr& tracker : to_ping)
+        SendOn(tracker->connection, {"PING"}, [](const Reply&) {});
     }
     UpdateTrackingLive();
   }

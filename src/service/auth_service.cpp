@@ -203,6 +203,11 @@ Result<LoginResult> AuthService::CompleteLogin(LoginAttempt& attempt) {
 
 namespace {
 
+// Sliding sessions are renewed once less than half their lifetime is left.
+bool DueForRenewal(const AuthOptions& options, int64_t expires_at, int64_t now) {
+  return options.session_sliding && expires_at - now < options.session_ttl_seconds / 2;
+}
+
 Session IdentityOf(const jwt::Claims& claims) {
   Session identity;
   identity.user_id = claims.sub;
@@ -225,11 +230,8 @@ std::optional<Result<Session>> AuthService::VerifyWithoutBlocking(std::string_vi
   if (LooksLikeSessionToken(token)) {
     const int64_t now = clock_.NowUnix();
     std::optional<Session> kept = sessions_.PeekSession(Sha256Hex(token), now);
-    if (!kept) return std::nullopt;
-    // A renewal writes: that is the store pool's work (see VerifySessionAsync).
-    if (options_.session_sliding && kept->expires_at - now < options_.session_ttl_seconds / 2) {
-      return std::nullopt;
-    }
+    // A renewal writes: that is the store pool's work.
+    if (!kept || DueForRenewal(options_, kept->expires_at, now)) return std::nullopt;
     return Result<Session>(std::move(*kept));
   }
   if (verifier_ == nullptr || !LooksLikeJwt(token)) return std::nullopt;
@@ -242,11 +244,9 @@ bool AuthService::VerifySessionAsync(std::string_view token, AsyncVerify done) {
   // A JWT never looks like a session token (43 base64url characters, no dots).
   if (!sessions_.GetsSessionsWithoutBlocking() || !LooksLikeSessionToken(token)) return false;
   const int64_t now = clock_.NowUnix();
-  const bool sliding = options_.session_sliding;
-  const int64_t renew_below = options_.session_ttl_seconds / 2;
   sessions_.GetSessionAsync(
       Sha256Hex(token), now,
-      [now, sliding, renew_below, done = std::move(done)](std::optional<Result<Session>> session) {
+      [now, options = options_, done = std::move(done)](std::optional<Result<Session>> session) {
         if (!session) return done(std::nullopt);
         if (!session->ok()) {
           if (session->error().IsNotFound()) {
@@ -255,7 +255,7 @@ bool AuthService::VerifySessionAsync(std::string_view token, AsyncVerify done) {
           return done(std::nullopt);
         }
         // A renewal writes: that is the store pool's work.
-        if (sliding && (*session)->expires_at - now < renew_below) return done(std::nullopt);
+        if (DueForRenewal(options, (*session)->expires_at, now)) return done(std::nullopt);
         done(std::move(session));
       });
   return true;
@@ -273,13 +273,10 @@ Result<Session> AuthService::Verify(std::string_view token) {
     if (session.error().IsNotFound()) return Error::Unauthorized("unknown or expired session");
     return Error::Unavailable("session store unavailable: " + session.error().message());
   }
-  if (options_.session_sliding) {
-    int64_t remaining = session->expires_at - now;
-    if (remaining < options_.session_ttl_seconds / 2) {
-      int64_t new_expiry = now + options_.session_ttl_seconds;
-      // A failed renewal is not a failed verification: the session is still valid.
-      if (sessions_.TouchSession(hash, new_expiry, now).ok()) session->expires_at = new_expiry;
-    }
+  if (DueForRenewal(options_, session->expires_at, now)) {
+    int64_t new_expiry = now + options_.session_ttl_seconds;
+    // A failed renewal is not a failed verification: the session is still valid.
+    if (sessions_.TouchSession(hash, new_expiry, now).ok()) session->expires_at = new_expiry;
   }
   return session;
 }

@@ -148,7 +148,9 @@ TEST_F(SessionCacheTest, WhatThisReplicaChangesIsForgottenAtOnce) {
   ASSERT_TRUE(a_.store->CreateSession(MakeSession("h5", "u5")).ok());
   WarmB("h5");
   ASSERT_TRUE(b_.store->DeleteSession("h5").ok());
-  // No waiting: the replica's own logout must not leave its own cache behind.
+  // No waiting: the replica's own logout must not leave its own cache behind
+  // (whether Redis's invalidation or the store's own forgetting gets there
+  // first; the store alone: src/storage/redis/redis_session_store_test.cpp).
   EXPECT_FALSE(b_.store->PeekSession("h5", kNow));
   ASSERT_TRUE(a_.store->CreateSession(MakeSession("h6", "u6")).ok());
   WarmB("h6");

@@ -37,11 +37,10 @@ void SessionCache::Keep(const Session& session, uint64_t ticket) {
   if (ticket == 0 || options_.max_entries == 0) return;
   Shard& shard = ShardOf(session.token_hash);
   std::lock_guard lock(shard.mutex);
-  // Checked under the shard lock that Forget also takes: an invalidation of
-  // this key either happened before (the epoch moved) or comes after and erases.
-  if (!live_.load(std::memory_order_acquire) || epoch_.load(std::memory_order_acquire) != ticket) {
-    return;
-  }
+  // Checked under the shard lock that Forget and OnTrackingChanged also take:
+  // an invalidation or a loss of tracking either happened before (the epoch
+  // moved) or comes after and erases.
+  if (epoch_.load(std::memory_order_acquire) != ticket) return;
   if (shard.entries.size() >= max_per_shard_ && !shard.entries.contains(session.token_hash)) {
     shard.entries.clear();  // crude but bounded; a full cache is a rare, transient state
   }
