@@ -147,15 +147,20 @@ def text_table(headers, rows):
 
 # --- CPU split --------------------------------------------------------------------
 
-def bulwark_thread_roles(threads, nproc):
-    """Roles of bulwark's threads by creation order (src/app/application.cpp creates,
-    with default settings: main, store pool x4, hash pool x nproc, I/O x nproc,
-    maintenance). Inferred, so only applied when the count matches."""
-    expected = ["main"] + ["store"] * 4 + ["hash"] * nproc + ["io"] * nproc + ["maintenance"]
-    tids = sorted(t["tid"] for t in threads)
-    if len(tids) != len(expected):
+# Thread names Bulwark gives its threads (NameThisThread); the main thread keeps
+# the process name.
+THREAD_ROLES = {"bulwark-io": "io", "bulwark-store": "store", "bulwark-hash": "hash",
+                "bulwark-upkeep": "maintenance", "bulwark-keys": "maintenance",
+                "redis-io": "redis", "redis-upkeep": "redis", "sqlite-refresh": "store"}
+
+
+def bulwark_thread_roles(threads):
+    """Roles of bulwark's threads by their names; the first (lowest tid) is main."""
+    if not threads:
         return {}
-    return dict(zip(tids, expected))
+    main_tid = min(t["tid"] for t in threads)
+    return {t["tid"]: "main" if t["tid"] == main_tid else THREAD_ROLES.get(t.get("comm"), "thread")
+            for t in threads}
 
 
 def fmt_duration(v, unit):
@@ -204,12 +209,12 @@ def cpu_summary(run, nproc, server_label, per_request=True):
             f"softirq {fmt(br.get('softirq'), 0, '%')}, steal {fmt(sysinfo.get('steal_pct'), 1, '%')})")
     rows = []
     if server_label == "bulwark" and server.get("threads"):
-        roles = bulwark_thread_roles(server["threads"], nproc)
+        roles = bulwark_thread_roles(server["threads"])
         by_role = {}
         for t in server["threads"]:
             role = roles.get(t["tid"], "thread")
             by_role.setdefault(role, []).append(t["cpu_pct"])
-        for role in ["io", "store", "hash", "main", "maintenance", "thread"]:
+        for role in ["io", "store", "hash", "redis", "main", "maintenance", "thread"]:
             if role in by_role:
                 vals = by_role[role]
                 rows.append([role, len(vals), fmt(sum(vals), 1, "%"),
@@ -363,7 +368,7 @@ def main():
                r_node is not None and r_node >= TARGET_REDIS_VS_NODE and
                run["p99_ms"] <= TARGET_REDIS_VERIFY_P99_MS and run["non2xx"] == 0)
         return [label, f"{fmt_int(run['rps'])} req/s (p99 {fmt(run['p99_ms'])} ms), non-2xx {fmt_int(run['non2xx'])}",
-                f"{fmt(r_nginx)} / {fmt(r_node, 1)}× node",
+                f"{fmt(r_nginx)} / {fmt(r_node, 2)}× node",
                 "≥ 0.6 × nginx, ≥ 3 × Node peer, p99 ≤ 2 ms",
                 verdict(None if r_nginx is None or r_node is None else met)]
 
@@ -522,21 +527,22 @@ def main():
                 "store, on the store pool); a grant or a rotation also signs an ES256 access token.")
         if flood_verify and flood_verify.get("cpu"):
             thr = flood_verify["cpu"]["procs"].get("server", {}).get("threads", [])
-            roles = bulwark_thread_roles(thr, nproc)
-            # None when the thread count does not match the expected layout (roles unknown):
-            # then the sentence must not claim the hashing pool was idle.
-            hash_pct = sum(t["cpu_pct"] for t in thr if roles.get(t["tid"]) == "hash") if roles else None
+            roles = bulwark_thread_roles(thr)
+            hashers = [t for t in thr if roles.get(t["tid"]) == "hash"]
+            # None when no thread carries the hashing pool's name (a build before thread
+            # names): then the sentence must not claim the hashing pool was idle.
+            hash_pct = sum(t["cpu_pct"] for t in hashers) if hashers else None
             base = (f" from {fmt(flood_base['p99_ms'])} ms (p50 {fmt(flood_base['p50_ms'])} ms, "
                     f"{fmt_int(flood_base['rps'])} req/s) with the same verify load and no logins"
                     if flood_base else "")
-            add(f"- During the login flood the hashing pool ({nproc} threads, one per core) used "
-                f"{fmt(hash_pct, 0, '%') if hash_pct is not None else 'an unknown share (thread roles not inferred: unexpected thread count)'} "
+            add(f"- During the login flood the hashing pool ({len(hashers) or '?'} threads) used "
+                f"{fmt(hash_pct, 0, '%') if hash_pct is not None else 'an unknown share (no thread named bulwark-hash)'} "
                 f"of the machine's {nproc * 100}%, and verify's p99 rose to "
                 f"{fmt(flood_p99)} ms (p50 {fmt(flood_verify['p50_ms'])} ms){base}.")
         if login and login.get("cpu"):
             c = login["cpu"]
             thr = c["procs"].get("server", {}).get("threads", [])
-            roles = bulwark_thread_roles(thr, nproc)
+            roles = bulwark_thread_roles(thr)
             hashes = [t for t in thr if roles.get(t["tid"]) == "hash"]
             br = c["system"].get("breakdown_pct", {})
             if hashes:
@@ -606,8 +612,9 @@ def main():
     add("")
     add(f"Sampled from `/proc/PID/task/*/stat` from 1 s after each wrk run started to 1 s before it ended "
         f"(100% = one core; the machine has {nproc * 100}%). The run shown is the median-throughput round. "
-        "Bulwark's thread roles are inferred from creation order in `src/app/application.cpp` "
-        "(main, store pool ×4, hash pool ×nproc, I/O ×nproc, maintenance).")
+        "Bulwark's thread roles come from the names it gives its threads (`bulwark-io`, "
+        "`bulwark-store`, `bulwark-hash`, `bulwark-upkeep`/`bulwark-keys` = maintenance, "
+        "`redis-io`/`redis-upkeep` = redis; the main thread keeps the process name).")
     add("")
     for label, run, server_label in [("nginx", median_run(nginx), "nginx (master+workers)"),
                                      ("verify, log → file", median_run(vfile), "bulwark"),
@@ -809,15 +816,23 @@ def main():
             "and before each phase bench/run waits (at most 30 s, then 10 s) for it to fall under 30% of one "
             "core busy, and every CPU sample above lists what else ran and the hypervisor steal (CPU time "
             "taken by other VMs, which no wait inside this VM can avoid). This run: " + "; ".join(parts) + ".")
+    workers = meta.get("server_workers")
     add("- **Everything on one machine**, over 127.0.0.1: wrk (one thread) and the server share the cores, "
-        "exactly as nginx and wrk do for the ceiling.")
-    add(f"- **HTTP ceiling**: `nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'` with `worker_processes 2; "
+        "exactly as nginx and wrk do for the ceiling. Since wrk keeps a core busy by itself, the servers "
+        "whose rates are divided by the nginx ceiling (nginx itself, the verify replicas on SQLite, Redis "
+        "and Redis Cluster) get one worker per core left to it: "
+        f"{workers if workers else 'nproc (older runs)'} (nginx `worker_processes`, Bulwark "
+        "`BULWARK_IO_THREADS`; `BENCH_SERVER_WORKERS` overrides it). A worker more would make three busy "
+        "threads share two cores, which costs nginx and Bulwark alike throughput and most of their p99. "
+        "The rows with absolute targets (logins, the flood, OAuth, refresh) run Bulwark with its defaults "
+        "(one I/O thread per core): replica A is restarted on the same data directory and log for them.")
+    add(f"- **HTTP ceiling**: `nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'` with `worker_processes {workers or nproc}; "
         "access_log off; keepalive_requests 1000000; location / { return 200 \"ok\"; }` (pid, error log "
         "and temp paths inside a temporary DIR; the keep-alive limit is raised so that nginx, like Bulwark, "
         f"never closes a keep-alive connection mid-run), measured with `wrk -t1 -c50 -d{duration}s --latency`.")
     add("- **Verify**: a fresh data directory, `bulwark user add --username bench --password-stdin`, two "
-        "`bulwark serve` replicas on it with default settings (`BULWARK_IO_THREADS` = `BULWARK_HASH_THREADS` = "
-        "one per core, 4 store threads, Argon2id t=2 m=19456 KiB, JSON logs) — replica A with stderr (the "
+        f"`bulwark serve` replicas on it with default settings but `BULWARK_IO_THREADS={workers or nproc}` "
+        "(`BULWARK_HASH_THREADS` one per core, 8 store threads, Argon2id t=2 m=19456 KiB, JSON logs) — replica A with stderr (the "
         "access log, one JSON line per request) to a file, replica B with stderr to /dev/null — one login with "
         "curl for a `session_token`, then "
         f"`wrk -t1 -c50 -d{duration}s --latency -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:PORT/v1/auth/verify`. "

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "api/api.hpp"
@@ -15,6 +16,7 @@
 #include "app/stores_factory.hpp"
 #include "app/thread_priority.hpp"
 #include "core/clock.hpp"
+#include "core/thread_name.hpp"
 #include "crypto/password_hasher.hpp"
 #include "crypto/tokens.hpp"
 #include "http/server.hpp"
@@ -47,8 +49,11 @@ double MillisSince(steady_clock::time_point t) {
 // up the log flush or the health probe.
 class PeriodicThread {
  public:
-  PeriodicThread(std::chrono::seconds period, std::function<void()> tick)
-      : period_(period), tick_(std::move(tick)), thread_([this] { Loop(); }) {}
+  PeriodicThread(std::string name, std::chrono::seconds period, std::function<void()> tick)
+      : name_(std::move(name)),
+        period_(period),
+        tick_(std::move(tick)),
+        thread_([this] { Loop(); }) {}
 
   ~PeriodicThread() {
     {
@@ -63,6 +68,7 @@ class PeriodicThread {
 
  private:
   void Loop() {
+    NameThisThread(name_);
     std::unique_lock lock(mutex_);
     while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
       lock.unlock();
@@ -71,6 +77,7 @@ class PeriodicThread {
     }
   }
 
+  std::string name_;
   std::chrono::seconds period_;
   std::function<void()> tick_;
   std::mutex mutex_;
@@ -259,6 +266,8 @@ int Application::Run() {
                        /*idle_policy=*/config_.hash_priority == HashPriority::kIdle)) {
     log::Warn("cannot lower the hashing threads' priority; a login flood may slow verification");
   }
+  NamePoolThreads(store_pool, static_cast<std::size_t>(config_.store_threads), "bulwark-store");
+  NamePoolThreads(hash_pool, static_cast<std::size_t>(config_.hash_threads), "bulwark-hash");
   AccessObserver observer(metrics);
   http::ServerOptions options;
   options.host = config_.listen_host;
@@ -281,7 +290,7 @@ int Application::Run() {
   // Every second: batched access-log lines out, health probed; every purge
   // interval, expired sessions purged.
   Every session_purge(clock, config_.purge_interval_seconds);
-  PeriodicThread upkeep(std::chrono::seconds(1), [&] {
+  PeriodicThread upkeep("bulwark-upkeep", std::chrono::seconds(1), [&] {
     log::Flush();  // access-log lines wait at most about a second
     health.Refresh();
     session_purge([&] {
@@ -297,19 +306,20 @@ int Application::Run() {
   // reaches this replica (and a due next key is promoted); expired
   // revocations purged every purge interval.
   Every revocation_purge(clock, config_.purge_interval_seconds);
-  PeriodicThread key_upkeep(std::chrono::seconds(config_.key_refresh_interval_seconds), [&] {
-    if (Status st = keys.Refresh(); !st.ok()) {
-      log::Warn("signing keys: refresh failed; keeping the loaded keys",
-                {{"error", st.error().message()}});
-    }
-    ExportKeyAges(metrics, *keys.Current());
-    revocation_purge([&] {
-      auto purged = stores->revocations->PurgeExpiredRevocations(clock.NowUnix());
-      if (!purged.ok()) {
-        log::Warn("revocation purge failed", {{"error", purged.error().message()}});
-      }
-    });
-  });
+  PeriodicThread key_upkeep(
+      "bulwark-keys", std::chrono::seconds(config_.key_refresh_interval_seconds), [&] {
+        if (Status st = keys.Refresh(); !st.ok()) {
+          log::Warn("signing keys: refresh failed; keeping the loaded keys",
+                    {{"error", st.error().message()}});
+        }
+        ExportKeyAges(metrics, *keys.Current());
+        revocation_purge([&] {
+          auto purged = stores->revocations->PurgeExpiredRevocations(clock.NowUnix());
+          if (!purged.ok()) {
+            log::Warn("revocation purge failed", {{"error", purged.error().message()}});
+          }
+        });
+      });
   health.MarkStarted();
   ready_gauge.Set(1);
   log::Info("ready", {{"listen", config_.listen_host + ":" + std::to_string(server.port())},

@@ -1,8 +1,9 @@
-// Scheduling priority of worker pools.
+// Scheduling priority and names of worker pools.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
 #include <cstddef>
+#include <string_view>
 
 namespace bulwark {
 
@@ -17,5 +18,9 @@ namespace bulwark {
 // refused (the pool keeps running at the default priority).
 bool SetPoolNiceness(boost::asio::thread_pool& pool, std::size_t threads, int nice,
                      bool idle_policy = false);
+
+// Names every thread of `pool` (exactly `threads` threads, all idle), so that
+// `top -H` and perf tell the hashing pool from the store pool.
+void NamePoolThreads(boost::asio::thread_pool& pool, std::size_t threads, std::string_view name);
 
 }  // namespace bulwark

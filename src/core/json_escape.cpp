@@ -32,12 +32,26 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
   return length;
 }
 
+// Needs no escaping in a JSON string.
+constexpr bool IsPlainAscii(unsigned char c) {
+  return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 }  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s, InvalidUtf8 invalid) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
+    // Printable ASCII is copied a run at a time: a character at a time was a
+    // visible share of an access-log line's cost.
+    std::size_t run_end = i;
+    while (run_end < s.size() && IsPlainAscii(static_cast<unsigned char>(s[run_end]))) ++run_end;
+    if (run_end > i) {
+      out.append(s.data() + i, run_end - i);
+      i = run_end;
+      continue;
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const std::size_t length = invalid == InvalidUtf8::kVerbatim ? 1 : Utf8SequenceLength(s, i);
@@ -72,14 +86,10 @@ void AppendJsonString(std::string& out, std::string_view s, InvalidUtf8 invalid)
       case '\t':
         out += "\\t";
         break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+      default:  // the other control characters
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
     }
     ++i;
   }

@@ -23,6 +23,9 @@ TEST(JsonEscapeTest, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(Quoted("\b\f\n\r\t"), R"(prefix:"\b\f\n\r\t")");
   EXPECT_EQ(Quoted(std::string_view("\x00\x01\x1f\x7f", 4)),
             "prefix:\"\\u0000\\u0001\\u001f\x7f\"");
+  // Plain runs between escapes, at both ends.
+  EXPECT_EQ(Quoted("user \"ann\"\tid=7\x02 \xc3\xa9t\xc3\xa9 end"),
+            "prefix:\"user \\\"ann\\\"\\tid=7\\u0002 \xc3\xa9t\xc3\xa9 end\"");
 }
 
 TEST(JsonEscapeTest, CopiesValidUtf8InBothModes) {

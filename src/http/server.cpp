@@ -42,6 +42,8 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "core/thread_name.hpp"
+
 namespace bulwark::http {
 namespace {
 
@@ -841,6 +843,7 @@ void HttpServer::Impl::Start() {
   started_ = true;
   for (std::unique_ptr<IoWorker>& worker : workers_) {
     worker->thread = std::thread([this, context = &worker->ioc] {
+      NameThisThread("bulwark-io");
       tls_io_server = this;
       if (options_.on_io_thread) options_.on_io_thread(context);
       context->run();

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/thread_name.hpp"
 #include "redis/commands.hpp"
 #include "redis/connection.hpp"
 #include "redis/resp.hpp"
@@ -121,7 +122,10 @@ class ClientImpl final : public Client {
                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                         asio::ssl::context::no_tlsv1_1);
     }
-    io_thread_ = std::thread([this] { io_.run(); });
+    io_thread_ = std::thread([this] {
+      NameThisThread("redis-io");
+      io_.run();
+    });
   }
 
   ~ClientImpl() override {
@@ -165,7 +169,10 @@ class ClientImpl final : public Client {
     ++topology_generation_;
     if (!status && !options_.connect_lazily) return status;
     if (status && options_.mode == Mode::kCluster) UpdateReplicaCounts();
-    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+    maintenance_thread_ = std::thread([this] {
+      NameThisThread("redis-upkeep");
+      MaintenanceLoop();
+    });
     if (!status) RequestRefresh();
     return Status::Ok();
   }

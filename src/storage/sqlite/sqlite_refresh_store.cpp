@@ -3,6 +3,7 @@
 #include <future>
 #include <iterator>
 
+#include "core/thread_name.hpp"
 #include "storage/refresh_rotation.hpp"
 #include "storage/sqlite/sqlite_store_impl.hpp"
 
@@ -119,7 +120,10 @@ void SqliteStore::RotateAsync(RotateRequest request, RotateCallback done) {
     std::lock_guard lock(rotation_mutex_);
     if (!rotation_stopping_) {
       if (!rotation_writer_.joinable()) {
-        rotation_writer_ = std::thread([this] { RotationWriterLoop(); });
+        rotation_writer_ = std::thread([this] {
+          NameThisThread("sqlite-refresh");
+          RotationWriterLoop();
+        });
       }
       rotation_queue_.push_back({std::move(request), std::move(done)});
       rotation_cv_.notify_one();
