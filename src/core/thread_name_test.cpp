@@ -8,24 +8,24 @@
 namespace bulwark {
 namespace {
 
+// The name a new thread reads back after naming itself `name`.
+std::string NameSeenByAThreadCalled(const std::string& name) {
+  std::string seen;
+  std::thread([&] {
+    NameThisThread(name);
+    seen = ThisThreadName();
+  }).join();
+  return seen;
+}
+
 TEST(ThreadNameTest, NamesTheCallingThreadOnly) {
   const std::string before = ThisThreadName();
-  std::string inside;
-  std::thread([&] {
-    NameThisThread("bulwark-test");
-    inside = ThisThreadName();
-  }).join();
-  EXPECT_EQ(inside, "bulwark-test");
+  EXPECT_EQ(NameSeenByAThreadCalled("bulwark-test"), "bulwark-test");
   EXPECT_EQ(ThisThreadName(), before);
 }
 
 TEST(ThreadNameTest, LongNamesAreCutToWhatLinuxKeeps) {
-  std::string inside;
-  std::thread([&] {
-    NameThisThread("bulwark-a-very-long-thread-name");
-    inside = ThisThreadName();
-  }).join();
-  EXPECT_EQ(inside, "bulwark-a-very-");
+  EXPECT_EQ(NameSeenByAThreadCalled("bulwark-a-very-long-thread-name"), "bulwark-a-very-");
 }
 
 }  // namespace

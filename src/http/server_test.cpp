@@ -512,11 +512,26 @@ TEST_F(HttpServerTest, InvalidResponseHeaderIs500) {
     response.SetHeader("X-Evil", "a\r\nSet-Cookie: x=y");
     return response;
   });
+  // A bare LF or a NUL is refused as well as CRLF.
+  router_.Add("GET", "/lf", Executor::kInline, [](HttpRequest&) {
+    HttpResponse response = HttpResponse::Json(200, "{}");
+    response.SetHeader("X-Evil", "a\nSet-Cookie: x=y");
+    return response;
+  });
+  router_.Add("GET", "/nul", Executor::kInline, [](HttpRequest&) {
+    HttpResponse response = HttpResponse::Json(200, "{}");
+    response.SetHeader("X-Evil", std::string("a\0b", 3));
+    return response;
+  });
   StartServer();
   Client client(port());
   const ClientResponse response = client.Get("/split");
   EXPECT_EQ(response.status, 500);
   EXPECT_EQ(response.Header("Set-Cookie"), std::nullopt);
+  const ClientResponse lf = client.Get("/lf");
+  EXPECT_EQ(lf.status, 500);
+  EXPECT_EQ(lf.Header("Set-Cookie"), std::nullopt);
+  EXPECT_EQ(client.Get("/nul").status, 500);
 }
 
 TEST_F(HttpServerTest, HandlerHeadersAreKeptButFramingIsTheServers) {
