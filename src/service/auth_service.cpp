@@ -226,14 +226,16 @@ Result<Session> IdentityOf(const Result<VerifiedClaims>& verified) {
 
 }  // namespace
 
+std::shared_ptr<const Session> AuthService::KeptSession(std::string_view token) {
+  if (!LooksLikeSessionToken(token)) return nullptr;
+  const int64_t now = clock_.NowUnix();
+  std::shared_ptr<const Session> kept = sessions_.PeekSession(Sha256Hex(token), now);
+  // A renewal writes: that is the store pool's work.
+  if (!kept || DueForRenewal(options_, kept->expires_at, now)) return nullptr;
+  return kept;
+}
+
 std::optional<Result<Session>> AuthService::VerifyWithoutBlocking(std::string_view token) {
-  if (LooksLikeSessionToken(token)) {
-    const int64_t now = clock_.NowUnix();
-    std::optional<Session> kept = sessions_.PeekSession(Sha256Hex(token), now);
-    // A renewal writes: that is the store pool's work.
-    if (!kept || DueForRenewal(options_, kept->expires_at, now)) return std::nullopt;
-    return Result<Session>(std::move(*kept));
-  }
   if (verifier_ == nullptr || !LooksLikeJwt(token)) return std::nullopt;
   auto cached = verifier_->VerifyCached(token, access_.audience);
   if (!cached) return std::nullopt;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -111,9 +112,12 @@ class AuthService {
   // or malformed; kUnavailable when a store cannot answer (never kUnauthorized then).
   // A JWT goes through AccessTokenVerifier (cached claims, revoked jtis).
   Result<Session> Verify(std::string_view token);
-  // Verify when it needs no store round trip (a JWT whose claims and
-  // revocation check are cached, a session the store keeps current in memory);
-  // nullopt otherwise. Never blocks: safe on an I/O thread.
+  // A session token's live session when the store keeps it current in memory
+  // and it is not due for renewal (Verify's answer with no round trip and no
+  // copy); null otherwise. Never blocks: safe on an I/O thread.
+  std::shared_ptr<const Session> KeptSession(std::string_view token);
+  // Verify of a JWT whose claims and revocation check are cached; nullopt
+  // otherwise. Never blocks: safe on an I/O thread.
   std::optional<Result<Session>> VerifyWithoutBlocking(std::string_view token);
   // Verify of a session token for session stores that answer without
   // blocking (Redis): false when it cannot start that way (a JWT, a store

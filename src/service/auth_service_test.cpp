@@ -1,5 +1,7 @@
 #include "service/auth_service.hpp"
 
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "crypto/tokens.hpp"
@@ -96,11 +98,11 @@ class KeepingSessionStore final : public SessionStore {
     return inner_.DeleteUserSessions(u);
   }
   Result<int> PurgeExpired(int64_t now) override { return inner_.PurgeExpired(now); }
-  std::optional<Session> PeekSession(const std::string& h, int64_t now) override {
+  std::shared_ptr<const Session> PeekSession(const std::string& h, int64_t now) override {
     ++peeks;
     auto s = inner_.GetSession(h, now);
-    if (!s.ok()) return std::nullopt;
-    return *s;
+    if (!s.ok()) return nullptr;
+    return std::make_shared<const Session>(std::move(*s));
   }
   int peeks = 0;
 
@@ -110,31 +112,32 @@ class KeepingSessionStore final : public SessionStore {
 
 // A session the store keeps current in memory is answered without blocking;
 // one due for a sliding renewal is not (the renewal writes, on the store pool).
-TEST_F(AuthServiceTest, VerifyWithoutBlockingAnswersSessionsTheStoreKeeps) {
+TEST_F(AuthServiceTest, KeptSessionAnswersSessionsTheStoreKeeps) {
   KeepingSessionStore keeping(*store_);
   AuthService plain(*store_, *store_, keeping, hasher_, clock_, metrics_, AuthOptions{3600, false});
   auto login = plain.Login(Request("alice", "alice-password"));
   ASSERT_TRUE(login.ok());
-  auto quick = plain.VerifyWithoutBlocking(login->session_token);
-  ASSERT_TRUE(quick.has_value());
-  ASSERT_TRUE(quick->ok());
-  EXPECT_EQ((*quick)->user_id, alice_id_);
-  EXPECT_EQ((*quick)->username, "alice");
+  auto quick = plain.KeptSession(login->session_token);
+  ASSERT_TRUE(quick);
+  EXPECT_EQ(quick->user_id, alice_id_);
+  EXPECT_EQ(quick->username, "alice");
   EXPECT_EQ(keeping.peeks, 1);
   // Unknown to the store's memory: ask the store (never a 401 from here).
-  EXPECT_FALSE(plain.VerifyWithoutBlocking(std::string(43, 'A')).has_value());
-  EXPECT_FALSE(plain.VerifyWithoutBlocking("not-a-session-token").has_value());
+  EXPECT_FALSE(plain.KeptSession(std::string(43, 'A')));
+  EXPECT_FALSE(plain.KeptSession("not-a-session-token"));
+  // Sessions never come from the JWT path.
+  EXPECT_FALSE(plain.VerifyWithoutBlocking(login->session_token).has_value());
   EXPECT_EQ(keeping.peeks, 2) << "only session-shaped tokens reach the store";
 
   AuthService sliding(*store_, *store_, keeping, hasher_, clock_, metrics_,
                       AuthOptions{3600, true});
   auto second = sliding.Login(Request("alice", "alice-password"));
   ASSERT_TRUE(second.ok());
-  EXPECT_TRUE(sliding.VerifyWithoutBlocking(second->session_token).has_value());
+  EXPECT_TRUE(sliding.KeptSession(second->session_token));
   clock_.Advance(2000);  // less than half the lifetime left: due for renewal
-  EXPECT_FALSE(sliding.VerifyWithoutBlocking(second->session_token).has_value());
+  EXPECT_FALSE(sliding.KeptSession(second->session_token));
   EXPECT_GT(sliding.Verify(second->session_token)->expires_at, second->session.expires_at);
-  EXPECT_TRUE(sliding.VerifyWithoutBlocking(second->session_token).has_value());  // renewed
+  EXPECT_TRUE(sliding.KeptSession(second->session_token));  // renewed
 }
 
 TEST_F(AuthServiceTest, SessionsExpireAtTheirTtl) {

@@ -54,7 +54,7 @@ class DurableSessionStore final : public SessionStore {
   }
   void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) override;
   // What the cache keeps in memory (a hit, like GetSessionAsync's).
-  std::optional<Session> PeekSession(const std::string& token_hash, int64_t now) override {
+  std::shared_ptr<const Session> PeekSession(const std::string& token_hash, int64_t now) override {
     return cache_->PeekSession(token_hash, now);
   }
 

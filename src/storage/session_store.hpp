@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,12 +54,12 @@ class SessionStore {
   }
 
   // A session this store keeps in memory and knows to be current (Redis
-  // with tracking), answered at once on the calling thread; nullopt means
-  // "ask GetSession or GetSessionAsync", never "no such session".
-  virtual std::optional<Session> PeekSession(const std::string& token_hash, int64_t now) {
+  // with tracking), answered at once on the calling thread and shared, not
+  // copied; null means "ask GetSession or GetSessionAsync", never "no such session".
+  virtual std::shared_ptr<const Session> PeekSession(const std::string& token_hash, int64_t now) {
     (void)token_hash;
     (void)now;
-    return std::nullopt;
+    return nullptr;
   }
 };
 

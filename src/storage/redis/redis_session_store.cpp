@@ -95,8 +95,9 @@ void RedisSessionStore::Forget(const std::string& token_hash) {
   if (cache_ != nullptr) cache_->Forget(token_hash);
 }
 
-std::optional<Session> RedisSessionStore::PeekSession(const std::string& token_hash, int64_t now) {
-  if (cache_ == nullptr) return std::nullopt;
+std::shared_ptr<const Session> RedisSessionStore::PeekSession(const std::string& token_hash,
+                                                              int64_t now) {
+  if (cache_ == nullptr) return nullptr;
   return cache_->Find(token_hash, now);
 }
 

@@ -56,7 +56,7 @@ class RedisSessionStore final : public SessionStore, public HealthProbe {
   // One GET on the Redis client's I/O thread (redis::Client::TryCommandAsync).
   bool GetsSessionsWithoutBlocking() const override { return true; }
   void GetSessionAsync(const std::string& token_hash, int64_t now, AsyncSession done) override;
-  std::optional<Session> PeekSession(const std::string& token_hash, int64_t now) override;
+  std::shared_ptr<const Session> PeekSession(const std::string& token_hash, int64_t now) override;
 
   // HealthProbe: PING every primary.
   Status Ping() override;

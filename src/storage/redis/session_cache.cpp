@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <utility>
 
 namespace bulwark {
@@ -44,16 +45,17 @@ void SessionCache::Keep(const Session& session, uint64_t ticket) {
   if (shard.entries.size() >= max_per_shard_ && !shard.entries.contains(session.token_hash)) {
     shard.entries.clear();  // crude but bounded; a full cache is a rare, transient state
   }
-  shard.entries.insert_or_assign(session.token_hash, Entry{session, Clock::now()});
+  shard.entries.insert_or_assign(session.token_hash,
+                                 Entry{std::make_shared<const Session>(session), Clock::now()});
 }
 
-std::optional<Session> SessionCache::Find(const std::string& token_hash, int64_t now) {
+std::shared_ptr<const Session> SessionCache::Find(const std::string& token_hash, int64_t now) {
   Shard& shard = ShardOf(token_hash);
   {
     std::lock_guard lock(shard.mutex);
     auto it = shard.entries.find(token_hash);
     if (it != shard.entries.end()) {
-      if (it->second.session.expires_at > now &&
+      if (it->second.session->expires_at > now &&
           Clock::now() - it->second.kept_at < options_.max_age) {
         if (hits_ != nullptr) hits_->Inc();
         return it->second.session;
@@ -62,7 +64,7 @@ std::optional<Session> SessionCache::Find(const std::string& token_hash, int64_t
     }
   }
   if (misses_ != nullptr) misses_->Inc();
-  return std::nullopt;
+  return nullptr;
 }
 
 void SessionCache::Forget(const std::string& token_hash) {

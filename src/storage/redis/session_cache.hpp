@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -49,8 +50,9 @@ class SessionCache final : public redis::KeyChangeListener {
   // Keeps what a read that began with `ticket` returned, unless tracking
   // stopped or anything was invalidated since.
   void Keep(const Session& session, uint64_t ticket);
-  // A kept session that has not expired by `now` (Unix seconds).
-  std::optional<Session> Find(const std::string& token_hash, int64_t now);
+  // A kept session that has not expired by `now` (Unix seconds), or null.
+  // Shared, not copied: a hit is the verify hot path.
+  std::shared_ptr<const Session> Find(const std::string& token_hash, int64_t now);
   // This replica changes the session's key: forget it now, before Redis
   // reports it (read-your-writes on this replica).
   void Forget(const std::string& token_hash);
@@ -65,7 +67,7 @@ class SessionCache final : public redis::KeyChangeListener {
 
  private:
   struct Entry {
-    Session session;
+    std::shared_ptr<const Session> session;
     Clock::time_point kept_at;
   };
   struct Shard {

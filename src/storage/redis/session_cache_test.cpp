@@ -50,6 +50,20 @@ TEST(SessionCacheTest, KeepsNothingUntilTrackingIsLive) {
   EXPECT_EQ(cache.size(), 1u);
 }
 
+TEST(SessionCacheTest, HitsShareOneSessionAndOutliveItsEviction) {
+  SessionCache cache(Options());
+  cache.OnTrackingChanged(true);
+  cache.Keep(MakeSession("a"), cache.Ticket());
+  auto first = cache.Find("a", kNow);
+  auto second = cache.Find("a", kNow);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.get(), second.get());  // no copy per hit
+  // A hit being answered keeps its session while the cache drops the entry.
+  cache.Forget("a");
+  EXPECT_FALSE(cache.Find("a", kNow));
+  EXPECT_EQ(first->user_id, "user-a");
+}
+
 TEST(SessionCacheTest, LosingTrackingForgetsEverything) {
   SessionCache cache(Options());
   cache.OnTrackingChanged(true);
