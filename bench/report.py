@@ -246,10 +246,18 @@ def main():
     oauth_introspect = load_wrk(R, "oauth-introspect")
     refresh_sqlite = load_wrk(R, "refresh-sqlite")
     refresh_redis = load_wrk(R, "refresh-redis")
-    verify_redis = load_wrk(R, "verify-redis")
-    verify_redis_cluster = load_wrk(R, "verify-redis-cluster")
+    # Verify on Redis: interleaved rounds of nginx, standalone, Cluster and the
+    # Node.js peer (STEM-rN); results of older runs hold one STEM run each.
+    def redis_rounds(stem):
+        runs = [load_wrk(R, f"{stem}-r{i}") for i in range(1, rounds + 1)]
+        return runs if any(runs) else [load_wrk(R, stem)]
+
+    nginx_redis = [load_wrk(R, f"nginx-redis-r{i}") for i in range(1, rounds + 1)]
+    verify_redis = redis_rounds("verify-redis")
+    verify_redis_cluster = redis_rounds("verify-redis-cluster")
     verify_redis_nocache = load_wrk(R, "verify-redis-nocache")
-    verify_node = load_wrk(R, "verify-node-peer")
+    node_rounds = redis_rounds("verify-node-peer")
+    verify_node = median_run(node_rounds)
 
     def redis_bench(stem):
         # redis-benchmark -q prints "GET: 68027.21 requests per second, p50=..."
@@ -359,15 +367,30 @@ def main():
             return None
         return run["non2xx"] + run["socket_errors"] + run["counters"].get("unexpected", 0)
 
-    def redis_verify_row(label, run):
-        if not run:
+    def same_round_ratio(runs, refs, fallback):
+        """Median of run / reference over the rounds (a reference run from the
+        same round, or `fallback` when that round has none)."""
+        ratios = []
+        for i, run in enumerate(runs):
+            ref = refs[i] if i < len(refs) and refs[i] else fallback
+            if run and ref and ref["rps"]:
+                ratios.append(run["rps"] / ref["rps"])
+        return median(ratios)
+
+    def redis_verify_row(label, runs):
+        measured = [r for r in runs if r]
+        if not measured:
             return [label, "not measured", "—", "≥ 0.6 × nginx, ≥ 3 × Node peer, p99 ≤ 2 ms", "—"]
-        r_nginx = run["rps"] / nginx_rps if nginx_rps else None
-        r_node = run["rps"] / verify_node["rps"] if verify_node and verify_node["rps"] else None
+        rps = median([r["rps"] for r in measured])
+        p99 = median([r["p99_ms"] for r in measured])
+        non2xx = sum(r["non2xx"] for r in measured)
+        r_nginx = same_round_ratio(runs, nginx_redis, median_run(nginx))
+        r_node = same_round_ratio(runs, node_rounds, None)
         met = (r_nginx is not None and r_nginx >= TARGET_REDIS_VERIFY_RATIO and
                r_node is not None and r_node >= TARGET_REDIS_VS_NODE and
-               run["p99_ms"] <= TARGET_REDIS_VERIFY_P99_MS and run["non2xx"] == 0)
-        return [label, f"{fmt_int(run['rps'])} req/s (p99 {fmt(run['p99_ms'])} ms), non-2xx {fmt_int(run['non2xx'])}",
+               p99 <= TARGET_REDIS_VERIFY_P99_MS and non2xx == 0)
+        rounds_text = f", median of {len(measured)} rounds" if len(measured) > 1 else ""
+        return [label + rounds_text, f"{fmt_int(rps)} req/s (p99 {fmt(p99)} ms), non-2xx {fmt_int(non2xx)}",
                 f"{fmt(r_nginx)} / {fmt(r_node, 2)}× node",
                 "≥ 0.6 × nginx, ≥ 3 × Node peer, p99 ≤ 2 ms",
                 verdict(None if r_nginx is None or r_node is None else met)]
@@ -429,8 +452,9 @@ def main():
          f"{fmt(verify_redis_nocache['rps'] / nginx_rps if nginx_rps else None)} / "
          f"{fmt(verify_redis_nocache['rps'] / verify_node['rps'] if verify_node and verify_node['rps'] else None, 1)}× node"
          if verify_redis_nocache else "—", "(reference)", "—"],
-        ["Seed's Node.js SessionManager (node http + ioredis), verify",
-         f"{fmt_int(verify_node and verify_node['rps'])} req/s (p99 {fmt(verify_node and verify_node['p99_ms'])} ms)"
+        ["Seed's Node.js SessionManager (node http + ioredis), verify"
+         + (f", median of {len([r for r in node_rounds if r])} rounds" if len([r for r in node_rounds if r]) > 1 else ""),
+         f"{fmt_int(verify_node['rps'])} req/s (p99 {fmt(median([r['p99_ms'] for r in node_rounds if r]))} ms)"
          if verify_node else "not measured", "—", "(the peer)", "—"],
         ["Redis `redis-benchmark` GET -c50, unpipelined / -P 16",
          f"{fmt_int(redis_get)} / {fmt_int(redis_get_p16)} req/s" if redis_get else "not measured",
@@ -596,6 +620,31 @@ def main():
         "VMs (steal), during each run (100% = one core). A round with a lot of either is less trustworthy; "
         "the medians damp one bad round.")
     add("")
+    if any(nginx_redis):
+        add("### Verify on Redis and the Node.js peer, per round")
+        add("")
+        add(f"Interleaved rounds (nginx `return 200`; verify of a session token on Redis standalone and on Redis "
+            f"Cluster; the seed's Node.js SessionManager on the standalone server), {duration} s each; the "
+            "ratios in the table above are the medians of the per-round ratios below.")
+        add("")
+
+        def ratio(a, b):
+            return a["rps"] / b["rps"] if a and b and b["rps"] else None
+
+        rows = []
+        for i in range(rounds):
+            n = nginx_redis[i]
+            d = verify_redis[i] if i < len(verify_redis) else None
+            e = verify_redis_cluster[i] if i < len(verify_redis_cluster) else None
+            p = node_rounds[i] if i < len(node_rounds) else None
+            rows.append([i + 1, fmt_int(n and n["rps"]), fmt_int(d and d["rps"]), fmt(d and d["p99_ms"]),
+                         fmt_int(e and e["rps"]), fmt(e and e["p99_ms"]), fmt_int(p and p["rps"]),
+                         fmt(p and p["p99_ms"]), fmt(ratio(d, n)), fmt(ratio(d, p)), fmt(ratio(e, p)),
+                         f"{others(n)} / {others(d)} / {others(e)} / {others(p)}"])
+        add(md_table(["round", "nginx req/s", "standalone req/s", "p99 ms", "Cluster req/s", "p99 ms",
+                      "Node.js peer req/s", "p99 ms", "standalone/nginx", "standalone/Node", "Cluster/Node",
+                      "other processes' CPU (nginx / standalone / Cluster / Node)"], rows))
+        add("")
     if diag_live:
         add(f"Diagnostic, one run: `GET /health/live` on the /dev/null replica — answered inline on the I/O "
             f"thread, no store-pool hop, no SQLite, but with the same access log and metrics — "
@@ -628,7 +677,12 @@ def main():
                                      ("refresh rotations, Redis (bulwark only; redis-server is among "
                                       "the other processes)", refresh_redis, "bulwark"),
                                      ("verify during login flood (rate is verify's; bulwark's CPU "
-                                      "includes the logins)", flood_verify, "bulwark")]:
+                                      "includes the logins)", flood_verify, "bulwark"),
+                                     ("verify on Redis standalone (the median round)",
+                                      median_run(verify_redis), "bulwark"),
+                                     ("verify on Redis Cluster (the median round)",
+                                      median_run(verify_redis_cluster), "bulwark"),
+                                     ("the Node.js peer's verify (the median round)", verify_node, "node")]:
         if run is None:
             continue
         line, rows = cpu_summary(run, nproc, server_label, per_request=run is not flood_verify)
@@ -872,7 +926,10 @@ def main():
         "`--cluster-node-timeout 1000`, `redis-cli --cluster create`) with `CLUSTER_ENABLED=true`; and the seed's "
         "own design as the peer: bench/node-peer/session_manager.js (its SessionManager: ioredis, "
         "`session:<id>` JSON with `SET ... EX 3600`, `GET` to validate, behind node's http module, one process) "
-        "against the standalone server, same wrk settings. Ratios: to the median nginx round and to the peer.")
+        "against the standalone server, same wrk settings. All of them (and nginx) run at once, each idle while "
+        f"another is measured, in {rounds} interleaved rounds of nginx, standalone, Cluster and the peer; "
+        "ratios are the medians of the per-round ratios (to that round's nginx and peer), rates and p99 the "
+        "medians of the rounds. The session-cache-off reference is one run before the rounds.")
     add(f"- **Verify during a login flood**: the login wrk ({duration} s) and, started 1 s later, "
         f"`wrk -t1 -c10 -d{max(duration - 2, 1)}s --latency` on verify against the same replica; just before, "
         "the same verify wrk alone as the reference.")
