@@ -228,4 +228,29 @@ bool IsIdempotent(const std::vector<std::string>& args) {
   return false;  // INCR, LPUSH, XADD, EVAL, ... : a second run changes the data again
 }
 
+std::optional<Endpoint> ParseSwitchMaster(std::string_view payload, std::string_view master_name) {
+  std::array<std::string_view, 5> fields;
+  std::size_t count = 0;
+  while (!payload.empty()) {
+    const std::size_t space = payload.find(' ');
+    if (count == fields.size()) return std::nullopt;  // more than five fields
+    fields[count++] = payload.substr(0, space);
+    if (space == std::string_view::npos) break;
+    payload.remove_prefix(space + 1);
+  }
+  if (count != fields.size() || fields[0] != master_name || fields[3].empty()) return std::nullopt;
+  unsigned port = 0;
+  const std::string_view port_text = fields[4];
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    return std::nullopt;
+  }
+  Endpoint ep;
+  ep.host = std::string(fields[3]);
+  ep.port = static_cast<uint16_t>(port);
+  return ep;
+}
+
 }  // namespace bulwark::redis

@@ -1,11 +1,14 @@
 // Command classification for routing and retries. Internal to src/redis.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace bulwark::redis {
+
+struct Endpoint;
 
 // The keys of a command, for Cluster routing: none for keyless commands
 // (PING, WAIT, INFO, ROLE, ...), every argument for DEL/EXISTS/MGET-like
@@ -22,5 +25,10 @@ bool IsReadOnly(const std::vector<std::string>& args);
 
 // Upper-cased command name (args[0]).
 std::string CommandName(const std::vector<std::string>& args);
+
+// The new primary a sentinel announces on its +switch-master channel
+// ("<master-name> <old-ip> <old-port> <new-ip> <new-port>"); nullopt when the
+// message is about another master or malformed.
+std::optional<Endpoint> ParseSwitchMaster(std::string_view payload, std::string_view master_name);
 
 }  // namespace bulwark::redis

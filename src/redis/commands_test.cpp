@@ -116,4 +116,27 @@ TEST(CommandsTest, ReadOnlyIsReadsOnly) {
   EXPECT_FALSE(IsReadOnly({}));
 }
 
+TEST(ParseSwitchMaster, TheNewPrimaryOfThisMaster) {
+  auto ep = ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1 6381", "bulwark");
+  ASSERT_TRUE(ep.has_value());
+  EXPECT_EQ(ep->host, "127.0.0.1");
+  EXPECT_EQ(ep->port, 6381);
+  auto v6 = ParseSwitchMaster("m ::1 7000 ::1 7001", "m");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 7001);
+}
+
+TEST(ParseSwitchMaster, OtherMastersAndMalformedPayloadsAreIgnored) {
+  EXPECT_FALSE(ParseSwitchMaster("other 127.0.0.1 6380 127.0.0.1 6381", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwarkx 127.0.0.1 6380 127.0.0.1 6381", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1 6381 extra", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1 0", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1 65536", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1 63x", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("bulwark 127.0.0.1 6380  6381", "bulwark"));
+  EXPECT_FALSE(ParseSwitchMaster("", "bulwark"));
+}
+
 }  // namespace bulwark::redis

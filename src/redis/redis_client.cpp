@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "core/thread_name.hpp"
 #include "redis/commands.hpp"
@@ -34,10 +35,11 @@ using PoolPtr = std::shared_ptr<NodePool>;
 namespace asio = boost::asio;
 
 constexpr int kSlots = 16384;
-constexpr auto kMaintenanceInterval = std::chrono::milliseconds(1000);
 constexpr int kSlotRefreshEvery = 10;  // maintenance rounds between periodic slot refreshes
 // Where Redis publishes tracking invalidations for RESP2 clients.
 constexpr std::string_view kInvalidationChannel = "__redis__:invalidate";
+// Where a sentinel announces a completed failover.
+constexpr std::string_view kSwitchMasterChannel = "+switch-master";
 
 // Backoff before retry number `attempt` (1-based) after a failure that needs
 // the topology to change (connection loss, CLUSTERDOWN, TRYAGAIN, LOADING,
@@ -115,6 +117,16 @@ class ClientImpl final : public Client {
     if (options_.metrics != nullptr) {
       metrics_ = std::make_unique<resilience::DependencyMetrics>(*options_.metrics, "redis");
       metrics_->SetBreakerState(breaker_.state());
+      if (options_.mode == Mode::kSentinel) {
+        sentinel_subscriptions_ = &options_.metrics->GetGauge(
+            "bulwark_redis_sentinel_subscriptions",
+            "Sentinels this replica is subscribed to for +switch-master announcements; 0 means a "
+            "failover is only noticed by the once-a-second ROLE poll");
+        switch_master_followed_ = &options_.metrics->GetCounter(
+            "bulwark_redis_switch_master_followed_total",
+            "Times the Redis primary was switched to the address a sentinel announced with "
+            "+switch-master");
+      }
     }
     if (options_.tls) {
       tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -140,6 +152,13 @@ class ClientImpl final : public Client {
       tracking_listener_.reset();
       for (const auto& tracker : trackers_) tracker->connection->Close("Redis client shut down");
       trackers_.clear();
+    }
+    {
+      std::lock_guard lock(watch_mutex_);
+      for (const auto& watch : watches_) {
+        if (watch) watch->connection->Close("Redis client shut down");
+      }
+      watches_.clear();
     }
     {
       std::lock_guard lock(pools_mutex_);
@@ -169,6 +188,7 @@ class ClientImpl final : public Client {
     ++topology_generation_;
     if (!status && !options_.connect_lazily) return status;
     if (status && options_.mode == Mode::kCluster) UpdateReplicaCounts();
+    SyncSentinelWatches(/*ping=*/false);
     maintenance_thread_ = std::thread([this] {
       NameThisThread("redis-upkeep");
       MaintenanceLoop();
@@ -754,13 +774,27 @@ class ClientImpl final : public Client {
     return Error::Unavailable("no Redis server answered: " + errors);
   }
 
+  // The address a sentinel announced last is tried first: it is the new
+  // primary at once, while a sentinel asked in turn may not have heard of the
+  // failover yet.
   Status ResolveSentinelPrimary() {
     std::string errors;
+    auto note = [&](const std::string& what) { errors += (errors.empty() ? "" : "; ") + what; };
+    std::optional<Endpoint> announced;
+    {
+      std::lock_guard lock(watch_mutex_);
+      announced = std::exchange(announced_primary_, std::nullopt);
+    }
+    if (announced) {
+      if (std::optional<bool> switched = AdoptPrimary(*announced, note)) {
+        if (*switched && switch_master_followed_ != nullptr) switch_master_followed_->Inc();
+        return Status::Ok();
+      }
+    }
     for (const Endpoint& sentinel : options_.endpoints) {
       BatchResult r = Exec(SentinelPool(sentinel),
                            {{"SENTINEL", "get-master-addr-by-name", options_.master_name}},
                            options_.command_timeout);
-      auto note = [&](const std::string& what) { errors += (errors.empty() ? "" : "; ") + what; };
       if (!r.ok) {
         note("sentinel " + EndpointName(sentinel) + ": " + r.error);
         continue;
@@ -779,29 +813,118 @@ class ClientImpl final : public Client {
         note("sentinel " + EndpointName(sentinel) + ": bad port");
         continue;
       }
-      PoolPtr pool = DataPool(ep);
-      BatchResult role = Exec(pool, {{"ROLE"}}, options_.command_timeout);
-      if (!role.ok || role.replies[0].IsError()) {
-        note("primary " + EndpointName(ep) + ": " + (role.ok ? role.replies[0].str : role.error));
-        continue;
-      }
-      std::optional<int> replicas = MasterReplicas(role.replies[0]);
-      if (!replicas) {
-        note(EndpointName(ep) + " is not a master yet");
-        continue;
-      }
-      pool->replicas = *replicas;
-      PoolPtr previous;
-      {
-        std::lock_guard lock(topology_mutex_);
-        previous = primary_;
-        primary_ = pool;
-      }
-      if (previous && previous != pool) previous->CloseAll("no longer the Redis primary");
-      return Status::Ok();
+      if (AdoptPrimary(ep, note)) return Status::Ok();
     }
     return Error::Unavailable("no Redis primary for \"" + options_.master_name +
                               "\" via the sentinels: " + errors);
+  }
+
+  // Makes `ep` the primary when it answers ROLE as a master, and closes the
+  // one it replaces: whether the primary changed; nullopt (and a note why)
+  // when `ep` is not a master.
+  template <typename Note>
+  std::optional<bool> AdoptPrimary(const Endpoint& ep, Note& note) {
+    PoolPtr pool = DataPool(ep);
+    BatchResult role = Exec(pool, {{"ROLE"}}, options_.command_timeout);
+    if (!role.ok || role.replies[0].IsError()) {
+      note("primary " + EndpointName(ep) + ": " + (role.ok ? role.replies[0].str : role.error));
+      return std::nullopt;
+    }
+    std::optional<int> replicas = MasterReplicas(role.replies[0]);
+    if (!replicas) {
+      note(EndpointName(ep) + " is not a master yet");
+      return std::nullopt;
+    }
+    pool->replicas = *replicas;
+    PoolPtr previous;
+    {
+      std::lock_guard lock(topology_mutex_);
+      previous = std::exchange(primary_, pool);
+    }
+    if (previous && previous != pool) previous->CloseAll("no longer the Redis primary");
+    return previous != pool;
+  }
+
+  // ---- Sentinel announcements ----------------------------------------------
+  // A subscriber connection per sentinel on +switch-master: a failover is
+  // followed as soon as any sentinel announces it, instead of when the
+  // maintenance thread next finds the old primary gone (its ROLE poll). A
+  // lost subscription is replaced at the next maintenance round.
+
+  struct SentinelWatch {
+    std::shared_ptr<detail::Connection> connection;
+    bool subscribed = false;  // GUARDED_BY(watch_mutex_)
+  };
+  using WatchPtr = std::shared_ptr<SentinelWatch>;
+
+  void SyncSentinelWatches(bool ping) {
+    if (options_.mode != Mode::kSentinel) return;
+    std::vector<WatchPtr> to_ping;
+    {
+      std::lock_guard lock(watch_mutex_);
+      watches_.resize(options_.endpoints.size());
+      for (std::size_t i = 0; i < watches_.size(); ++i) {
+        WatchPtr& watch = watches_[i];
+        if (!watch || watch->connection->closed()) {
+          watch = StartWatch(options_.endpoints[i]);
+        } else if (watch->subscribed) {
+          to_ping.push_back(watch);
+        }
+      }
+    }
+    // No answer within the command timeout closes the connection.
+    if (ping) {
+      for (const WatchPtr& watch : to_ping)
+        SendOn(watch->connection, {"PING"}, [](const Reply&) {});
+    }
+    CountSubscriptions();
+  }
+
+  // Called with watch_mutex_ held; the connection starts on the I/O thread.
+  WatchPtr StartWatch(const Endpoint& sentinel) {
+    auto watch = std::make_shared<SentinelWatch>();
+    std::weak_ptr<SentinelWatch> weak = watch;
+    detail::PushHandlers push;
+    push.on_message = [this](const Reply& message) { OnSentinelMessage(message); };
+    push.on_close = [this](const std::string&) { CountSubscriptions(); };
+    watch->connection =
+        detail::Connection::Create(io_, SentinelPool(sentinel)->config(), std::move(push));
+    SendOn(watch->connection, {"SUBSCRIBE", std::string(kSwitchMasterChannel)},
+           [this, weak](const Reply& subscribed) {
+             WatchPtr w = weak.lock();
+             if (!w) return;
+             if (subscribed.type != Reply::Type::kArray) {
+               w->connection->Close("sentinel refused SUBSCRIBE +switch-master");
+               return;
+             }
+             {
+               std::lock_guard lock(watch_mutex_);
+               w->subscribed = true;
+             }
+             CountSubscriptions();
+           });
+    return watch;
+  }
+
+  void OnSentinelMessage(const Reply& message) {
+    if (message.elements[1].str != kSwitchMasterChannel) return;
+    std::optional<Endpoint> primary =
+        ParseSwitchMaster(message.elements[2].str, options_.master_name);
+    if (!primary) return;
+    {
+      std::lock_guard lock(watch_mutex_);
+      announced_primary_ = std::move(primary);
+    }
+    RequestRefresh();
+  }
+
+  void CountSubscriptions() {
+    if (sentinel_subscriptions_ == nullptr) return;
+    std::lock_guard lock(watch_mutex_);
+    const auto live = std::count_if(watches_.begin(), watches_.end(), [](const WatchPtr& w) {
+      return w && w->subscribed && !w->connection->closed();
+    });
+    sentinel_subscriptions_->Set(static_cast<double>(live));
   }
 
   Status RefreshClusterSlots() {
@@ -903,7 +1026,7 @@ class ClientImpl final : public Client {
       bool requested = false;
       {
         std::unique_lock lock(maintenance_mutex_);
-        maintenance_cv_.wait_for(lock, kMaintenanceInterval,
+        maintenance_cv_.wait_for(lock, options_.maintenance_interval,
                                  [this] { return stopping_ || refresh_requested_; });
         if (stopping_) return;
         requested = refresh_requested_;
@@ -916,6 +1039,7 @@ class ClientImpl final : public Client {
       // lazy start while Redis was down) this is what finds it.
       if (requested || !healthy || periodic) Refresh(topology_generation_.load());
       SyncTrackers(/*ping=*/true);
+      SyncSentinelWatches(/*ping=*/true);
     }
   }
 
@@ -949,6 +1073,12 @@ class ClientImpl final : public Client {
   std::weak_ptr<KeyChangeListener> tracking_listener_;  // GUARDED_BY(tracking_mutex_)
   std::vector<TrackerPtr> trackers_;                    // GUARDED_BY(tracking_mutex_)
   bool tracking_live_ = false;                          // last reported to the listener
+
+  std::mutex watch_mutex_;
+  std::vector<WatchPtr> watches_;              // GUARDED_BY(watch_mutex_): one per sentinel
+  std::optional<Endpoint> announced_primary_;  // GUARDED_BY(watch_mutex_)
+  metrics::Gauge* sentinel_subscriptions_ = nullptr;
+  metrics::Counter* switch_master_followed_ = nullptr;
 
   std::mutex maintenance_mutex_;
   std::condition_variable maintenance_cv_;

@@ -67,7 +67,14 @@ struct ClientOptions {
   // until then) instead of failing: for callers that can serve without Redis.
   bool connect_lazily = false;
   resilience::BreakerOptions breaker;
-  metrics::Registry* metrics = nullptr;  // optional: bulwark_dependency_*{dependency="redis"}
+  // optional: bulwark_dependency_*{dependency="redis"}; in Sentinel mode also
+  // bulwark_redis_sentinel_subscriptions and bulwark_redis_switch_master_followed_total.
+  metrics::Registry* metrics = nullptr;
+  // How often the maintenance thread checks the topology: ROLE on the
+  // primaries (a primary that is no longer one triggers a re-resolve), lost
+  // subscriptions, and every 10th round Cluster's slot map. Sentinel's
+  // +switch-master and Cluster's MOVED are followed at once, not at this pace.
+  std::chrono::milliseconds maintenance_interval{1000};
 };
 
 struct WaitResult {

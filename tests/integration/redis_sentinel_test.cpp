@@ -1,7 +1,7 @@
 // The Redis client in Sentinel mode against a real group (primary, replica,
-// 3 sentinels): discovery, WAIT, loss of every data node, and a primary killed
-// under load: the client follows the new primary and no acknowledged write is
-// lost.
+// 3 sentinels): discovery, WAIT, loss of every data node, a primary killed
+// under load (the client follows the new primary and no acknowledged write is
+// lost), and +switch-master announcements followed without polling.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "metrics/registry.hpp"
 #include "redis/redis_client.hpp"
 #include "tests/integration/redis_test_support.hpp"
 #include "tests/support/process.hpp"
@@ -240,6 +241,54 @@ TEST_F(RedisSentinelTest, TrackingFollowsAFailover) {
               static_cast<long long>(failover.count()), static_cast<long long>(MsSince(killed)));
   ASSERT_TRUE(group_->data_node(1 - old_primary).Call({"SET", "tracked:b", "1"}));
   EXPECT_TRUE(listener->WaitChanged("tracked:b")) << "the new primary's changes are not reported";
+
+  // Leave the group as it was: the old primary back, as a replica.
+  EXPECT_TRUE(RestartAsReplica(*group_, old_primary));
+}
+
+// A failover is followed as soon as a sentinel announces it (+switch-master),
+// not when a poll or a failed command finds the old primary gone: with the
+// poll an hour apart, one attempt per command and no command sent while the
+// sentinels fail over, the client's next command lands on the new primary.
+TEST_F(RedisSentinelTest, SwitchMasterAnnouncementIsFollowedWithoutPolling) {
+  metrics::Registry registry;
+  ClientOptions options = SentinelOptions(*group_);
+  // A sentinel that does not answer is not counted as a subscription.
+  options.endpoints.push_back(Endpoint{"127.0.0.1", static_cast<uint16_t>(testing::FreePort())});
+  options.metrics = &registry;
+  options.maintenance_interval = std::chrono::hours(1);
+  options.max_attempts = 1;
+  auto client = MustConnect(options);
+  ASSERT_TRUE(client);
+  metrics::Gauge& subscriptions = registry.GetGauge("bulwark_redis_sentinel_subscriptions", "");
+  metrics::Counter& followed =
+      registry.GetCounter("bulwark_redis_switch_master_followed_total", "");
+  for (int i = 0; i < 100 && subscriptions.Value() < 3; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(subscriptions.Value(), 3) << "subscribed to +switch-master on every live sentinel";
+  auto before = client->Command({"SET", "announced:before", "1"});
+  ASSERT_TRUE(before.ok()) << before.error().message();
+  const int old_primary = group_->PrimaryIndex();
+  ASSERT_GE(old_primary, 0);
+  EXPECT_EQ(followed.Value(), 0);
+
+  Clock::time_point killed = Clock::now();
+  milliseconds failover = group_->KillPrimaryAndWaitFailover();
+  for (int i = 0; i < 200 && followed.Value() < 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(25));
+  }
+  const int64_t followed_ms = MsSince(killed);
+  ASSERT_GE(followed.Value(), 1) << "no +switch-master followed within 5 s of the failover";
+  std::printf(
+      "[          ] failover (kill -9 -> sentinels name the replica, ROLE master): %lld ms; "
+      "client on the announced primary %lld ms after the kill\n",
+      static_cast<long long>(failover.count()), static_cast<long long>(followed_ms));
+  auto after = client->Command({"SET", "announced:after", "1"});
+  ASSERT_TRUE(after.ok()) << after.error().message();
+  EXPECT_EQ(after->str, "OK");
+  EXPECT_EQ(*group_->data_node(1 - old_primary).Call({"GET", "announced:after"}), "1");
+  EXPECT_EQ(subscriptions.Value(), 3) << "the sentinels' subscriptions outlive the failover";
 
   // Leave the group as it was: the old primary back, as a replica.
   EXPECT_TRUE(RestartAsReplica(*group_, old_primary));
