@@ -180,7 +180,10 @@ std::variant<std::shared_ptr<OAuthCall>, HttpResponse> ParseCall(const HttpReque
 // A refresh: the rotation joins the store's next batched commit without
 // holding a thread when the store allows it (SQLite's group commit: batches
 // then grow with concurrent refreshes, not with the store pool); judging it,
-// the session check and signing run on the store pool.
+// the session check and signing run on the store pool. A store whose
+// rotation would block (Redis) first tries it once from the I/O thread (its
+// own connection there: no thread hop) and, when the session is held in
+// memory, answers there too; anything else goes to the store pool.
 Reply RefreshReply(ApiContext& ctx, std::string_view token, const std::string& client_id) {
   OAuthService& oauth = *ctx.oauth;
   auto begun = oauth.BeginRefresh(token, client_id);
@@ -192,8 +195,27 @@ Reply RefreshReply(ApiContext& ctx, std::string_view token, const std::string& c
     return TokenJson(std::get<TokenResponse>(result));
   };
   if (!oauth.RefreshRotatesWithoutBlocking()) {
-    return Reply::Then(Executor::kStore, [&oauth, pending, respond] {
-      return respond(oauth.CompleteRefresh(*pending));
+    return Reply::Await([&oauth, pending, respond](Reply::Resume resume) {
+      oauth.TryRotateRefresh(*pending, [&oauth, pending, respond, resume = std::move(resume)](
+                                           std::optional<Result<RotateResult>> rotated) {
+        if (!rotated) {
+          resume(Reply::Then(Executor::kStore, [&oauth, pending, respond] {
+            return respond(oauth.CompleteRefresh(*pending));
+          }));
+          return;
+        }
+        // Back on the I/O thread (`done` may run on the Redis client's).
+        resume(
+            Reply::Then(Executor::kInline,
+                        [&oauth, pending, respond, rotated = std::move(*rotated)]() -> Reply {
+                          if (auto answer = oauth.FinishRefreshWithoutBlocking(*pending, rotated)) {
+                            return respond(std::move(*answer));
+                          }
+                          return Reply::Then(Executor::kStore, [&oauth, pending, respond, rotated] {
+                            return respond(oauth.FinishRefresh(*pending, rotated));
+                          });
+                        }));
+      });
     });
   }
   return Reply::Await([&oauth, pending, respond](Reply::Resume resume) {

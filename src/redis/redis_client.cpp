@@ -252,6 +252,65 @@ class ClientImpl final : public Client {
     connection->Submit(std::move(request));
   }
 
+  void TryWriteAsync(std::vector<std::string> args, bool wait,
+                     std::chrono::milliseconds wait_timeout, AsyncWaitReply done) override {
+    if (args.empty()) {
+      return done(Result<WaitResult>(Error::InvalidArgument("empty Redis command")));
+    }
+    int slot = -1;
+    if (options_.mode == Mode::kCluster) {
+      for (std::string_view key : CommandKeys(args)) {
+        int s = KeySlot(key);
+        if (slot >= 0 && s != slot) return done(std::nullopt);  // Command explains it
+        slot = s;
+      }
+    }
+    if (breaker_.state() != resilience::BreakerState::kClosed) return done(std::nullopt);
+    PoolPtr pool = Route(slot);
+    if (!pool) return done(std::nullopt);
+    std::shared_ptr<detail::Connection> connection = ThreadConnection(*pool);
+    if (!connection) connection = pool->Pick();
+    auto request = std::make_shared<Request>();
+    AppendCommand(request->encoded, args);
+    request->expected = 1;
+    request->timeout = options_.command_timeout;
+    const bool send_wait = wait && pool->replicas.load() > 0;
+    if (send_wait) {
+      AppendCommand(request->encoded, {"WAIT", "1", std::to_string(wait_timeout.count())});
+      request->expected = 2;
+      request->timeout += wait_timeout;
+    }
+    const bool idempotent = IsIdempotent(args);
+    const Clock::time_point start = Clock::now();
+    request->done = [this, start, send_wait, idempotent, name = pool->name(),
+                     done = std::move(done)](BatchResult r) {
+      if (!r.ok) {
+        if (!r.maybe_sent || idempotent) return done(std::nullopt);
+        Record(false, start);
+        return done(Result<WaitResult>(Error::Unavailable(
+            "Redis " + name + ": " + r.error + " (not retried: the command may have run)")));
+      }
+      if (r.replies.size() != (send_wait ? 2U : 1U)) return done(std::nullopt);
+      if (r.replies[0].IsError()) {
+        const std::string_view kind = ErrorKind(r.replies[0]);
+        if (kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN" || kind == "CLUSTERDOWN" ||
+            kind == "LOADING" || kind == "READONLY" || kind == "MASTERDOWN" || kind == "NOSCRIPT") {
+          return done(std::nullopt);
+        }
+      }
+      Record(true, start);
+      WaitResult out;
+      if (send_wait) {
+        const Reply& w = r.replies[1];
+        out.replicas_acked = w.type == Reply::Type::kInteger ? static_cast<int>(w.integer) : 0;
+      }
+      r.replies.resize(1);
+      out.replies = std::move(r.replies);
+      done(Result<WaitResult>(std::move(out)));
+    };
+    connection->Submit(std::move(request));
+  }
+
   void TrackKeyPrefix(std::string prefix, std::weak_ptr<KeyChangeListener> listener) override {
     {
       std::lock_guard lock(tracking_mutex_);

@@ -132,6 +132,26 @@ class Client {
   using AsyncReply = std::function<void(std::optional<Reply>)>;
   virtual void TryCommandAsync(std::vector<std::string> args, AsyncReply done) = 0;
 
+  // One write (a script, say), plus `WAIT 1 <wait_timeout>` on the same
+  // connection when `wait` and the node has a replica, tried once without
+  // blocking the caller, like TryCommandAsync (on a bound thread: its own
+  // connection, `done` on that thread). `done` runs once with nullopt when
+  // the write surely did not run here — not sent, an open or half-open
+  // breaker, a redirect, a cross-slot command, or a reply the blocking path
+  // handles (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, LOADING, READONLY,
+  // MASTERDOWN, NOSCRIPT) — or may have run but is idempotent: the caller
+  // should use PipelineAndWait/Command from a worker thread. Otherwise with
+  // the replies, or kUnavailable when it may have run and is not idempotent
+  // (never re-sent, as Command would not). The default defers every write.
+  using AsyncWaitReply = std::function<void(std::optional<Result<WaitResult>>)>;
+  virtual void TryWriteAsync(std::vector<std::string> args, bool wait,
+                             std::chrono::milliseconds wait_timeout, AsyncWaitReply done) {
+    (void)args;
+    (void)wait;
+    (void)wait_timeout;
+    done(std::nullopt);
+  }
+
   // Server-assisted client-side caching (Redis 6+ CLIENT TRACKING in BCAST
   // mode): a subscriber connection per primary, following the topology,
   // reports every change to a key beginning with `prefix` to `listener`. One

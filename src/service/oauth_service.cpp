@@ -207,8 +207,13 @@ void OAuthService::RotateRefresh(const PendingRefresh& pending,
   refresh_.RotateAsync(pending.rotation, std::move(done));
 }
 
-OAuthResult<TokenResponse> OAuthService::FinishRefresh(const PendingRefresh& pending,
-                                                       Result<RotateResult> rotated) {
+void OAuthService::TryRotateRefresh(const PendingRefresh& pending,
+                                    RefreshTokenStore::TryRotateCallback done) {
+  refresh_.TryRotateAsync(pending.rotation, std::move(done));
+}
+
+std::optional<OAuthResult<TokenResponse>> OAuthService::JudgeRotation(
+    const Result<RotateResult>& rotated) {
   if (!rotated.ok()) {
     if (rotated.error().IsNotFound()) return Err("invalid_grant", "unknown or expired token");
     return StoreDown(rotated.error());
@@ -226,21 +231,43 @@ OAuthResult<TokenResponse> OAuthService::FinishRefresh(const PendingRefresh& pen
     case RotateOutcome::kGraceReissued:
       break;
   }
+  return std::nullopt;
+}
+
+OAuthResult<TokenResponse> OAuthService::IssueRefreshed(const PendingRefresh& pending,
+                                                        const RefreshFamily& family,
+                                                        const Session& session) {
+  auto access = SignAccessToken(session.user_id, session.username, session.roles, family.client_id,
+                                family.scope, pending.rotation.now);
+  if (!access.ok()) return StoreDown(access.error());
+  grants_refresh_.Inc();
+  return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, pending.next_token,
+                       family.scope};
+}
+
+std::optional<OAuthResult<TokenResponse>> OAuthService::FinishRefreshWithoutBlocking(
+    const PendingRefresh& pending, const Result<RotateResult>& rotated) {
+  if (auto judged = JudgeRotation(rotated)) return judged;
+  const RefreshFamily& family = rotated->family;
+  std::shared_ptr<const Session> session =
+      sessions_.PeekSession(family.session_hash, pending.rotation.now);
+  if (session == nullptr) return std::nullopt;  // unknown here, or ended: the store decides
+  return IssueRefreshed(pending, family, *session);
+}
+
+OAuthResult<TokenResponse> OAuthService::FinishRefresh(const PendingRefresh& pending,
+                                                       Result<RotateResult> rotated) {
+  if (auto judged = JudgeRotation(rotated)) return std::move(*judged);
+  const RefreshFamily& family = rotated->family;
   // Bound to its session: a logout or a revocation ends the family too. The
   // rotation already happened; revoking the family makes its new token void.
-  const int64_t now = pending.rotation.now;
-  auto session = sessions_.GetSession(family.session_hash, now);
+  auto session = sessions_.GetSession(family.session_hash, pending.rotation.now);
   if (!session.ok()) {
     if (!session.error().IsNotFound()) return StoreDown(session.error());
     (void)refresh_.RevokeFamily(family.family_id);
     return Err("invalid_grant", "the session of this token has ended");
   }
-  auto access = SignAccessToken(session->user_id, session->username, session->roles,
-                                family.client_id, family.scope, now);
-  if (!access.ok()) return StoreDown(access.error());
-  grants_refresh_.Inc();
-  return TokenResponse{std::move(*access), options_.access_token_ttl_seconds, pending.next_token,
-                       family.scope};
+  return IssueRefreshed(pending, family, *session);
 }
 
 OAuthResult<TokenResponse> OAuthService::Refresh(std::string_view refresh_token,

@@ -111,6 +111,15 @@ class OAuthService {
                                            Result<RotateResult> rotated);
   // RotateRefresh + FinishRefresh on the calling thread, blocking (store pool).
   OAuthResult<TokenResponse> CompleteRefresh(const PendingRefresh& pending);
+  // For stores whose rotation would block (RefreshRotatesWithoutBlocking()
+  // false): one try without blocking (RefreshTokenStore::TryRotateAsync);
+  // nullopt in `done` means "call CompleteRefresh from the store pool".
+  void TryRotateRefresh(const PendingRefresh& pending, RefreshTokenStore::TryRotateCallback done);
+  // FinishRefresh when it needs no blocking store call: the answer follows
+  // from the rotation alone, or the session is one the session store holds
+  // in memory (PeekSession). nullopt: call FinishRefresh from the store pool.
+  std::optional<OAuthResult<TokenResponse>> FinishRefreshWithoutBlocking(
+      const PendingRefresh& pending, const Result<RotateResult>& rotated);
 
   // RFC 7662. A token it cannot vouch for is {active: false}; only a store
   // outage is an error (temporarily_unavailable).
@@ -142,6 +151,11 @@ class OAuthService {
   static std::string HashClientSecret(std::string_view secret);
 
  private:
+  // The answer a rotation alone decides (not found, store down, another
+  // client, reuse); nullopt when it rotated and the session must be checked.
+  std::optional<OAuthResult<TokenResponse>> JudgeRotation(const Result<RotateResult>& rotated);
+  OAuthResult<TokenResponse> IssueRefreshed(const PendingRefresh& pending,
+                                            const RefreshFamily& family, const Session& session);
   Result<std::string> SignAccessToken(const std::string& sub, const std::string& username,
                                       const std::vector<std::string>& roles,
                                       const std::string& client_id, const std::string& scope,

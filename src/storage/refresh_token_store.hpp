@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "core/result.hpp"
@@ -83,6 +84,16 @@ class RefreshTokenStore {
   virtual void RotateAsync(RotateRequest request, RotateCallback done) { done(Rotate(request)); }
   // True when RotateAsync never blocks the caller (may run on an I/O thread).
   virtual bool RotatesWithoutBlocking() const { return false; }
+  // For stores whose RotateAsync would block: one attempt that does not
+  // block the caller (Redis: the script on the calling I/O thread's own
+  // connection). `done` runs once, must not block, and gets nullopt when the
+  // rotation surely did not happen and Rotate should be called from a worker
+  // thread (which retries); a result otherwise. The default defers.
+  using TryRotateCallback = std::function<void(std::optional<Result<RotateResult>>)>;
+  virtual void TryRotateAsync(RotateRequest request, TryRotateCallback done) {
+    (void)request;
+    done(std::nullopt);
+  }
   // Idempotent: OK when absent.
   virtual Status RevokeFamily(const std::string& family_id) = 0;
 };

@@ -2,6 +2,10 @@
 // StoreContractTest against every back-end that provides one (others skip).
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -287,6 +291,59 @@ TEST_P(StoreContractTest, ConcurrentRotationsOfOneTokenLetExactlyOneRotate) {
   // With a zero grace window, "the previous token, 0 s after" is still inside
   // it (now - rotated_at <= 0), so the losers are re-issued, not rotated.
   EXPECT_EQ(rotated.load() + grace.load() + other.load(), kThreads);
+}
+
+// TryRotateAsync's answer (at most 5 s), or Rotate's when it defers, as a
+// caller would do from a worker thread. `deferred` counts the deferrals.
+Result<RotateResult> TryRotate(RefreshTokenStore& store, const RotateRequest& q, int& deferred) {
+  auto promise = std::make_shared<std::promise<std::optional<Result<RotateResult>>>>();
+  auto answer = promise->get_future();
+  store.TryRotateAsync(
+      q, [promise](std::optional<Result<RotateResult>> r) { promise->set_value(std::move(r)); });
+  if (answer.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    return Error::Internal("TryRotateAsync did not call back within 5 s");
+  }
+  std::optional<Result<RotateResult>> r = answer.get();
+  if (r) return std::move(*r);
+  ++deferred;
+  return store.Rotate(q);
+}
+
+TEST_P(StoreContractTest, TryRotateAsyncFollowsTheRulesOfRotateOrDefersToIt) {
+  REQUIRE_REFRESH_STORE();
+  RefreshTokenStore& store = *stores_.refresh_tokens;
+  int64_t now = Now();
+  RefreshFamily f = MakeFamily(now);
+  ASSERT_TRUE(IsOk(store.CreateFamily(f)));
+  int deferred = 0;
+  RotateRequest first = Rotation(f, f.current_hash, now + 1);
+  auto r = TryRotate(store, first, deferred);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kRotated);
+  EXPECT_EQ(r->family.current_hash, first.next_hash);
+  EXPECT_EQ(r->family.previous_hash, f.current_hash);
+  EXPECT_EQ(r->family.generation, 1);
+  RotateRequest second = Rotation(f, first.next_hash, now + 2);
+  r = TryRotate(store, second, deferred);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kRotated);
+  EXPECT_EQ(r->family.generation, 2);
+  // Another client changes nothing.
+  RotateRequest stranger = Rotation(f, second.next_hash, now + 3);
+  stranger.client_id = "mallory";
+  r = TryRotate(store, stranger, deferred);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kWrongClient);
+  EXPECT_EQ(r->family.current_hash, second.next_hash);
+  // The first token again, past the grace window: the family is revoked.
+  r = TryRotate(store, Rotation(f, f.current_hash, now + 30), deferred);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->outcome, RotateOutcome::kReuseDetected);
+  EXPECT_TRUE(IsError(TryRotate(store, Rotation(f, second.next_hash, now + 31), deferred),
+                      ErrorCode::kNotFound));
+  EXPECT_TRUE(IsError(TryRotate(store, Rotation(MakeFamily(now), NewHash(), now), deferred),
+                      ErrorCode::kNotFound));
+  std::printf("[          ] TryRotateAsync deferred %d of 6 rotations to Rotate\n", deferred);
 }
 
 // --- LoginStore: a login's session and refresh family, both or neither --------

@@ -412,6 +412,68 @@ TEST_F(RedisClientTest, TryCommandAsyncAnswersReadsAndDefersEverythingElse) {
   EXPECT_LT(MsSince(start), 2000);
 }
 
+// TryWriteAsync's answer, waited for (at most 5 s) by the test: outer
+// nullopt = no callback, inner nullopt = deferred to the blocking path.
+std::optional<std::optional<Result<redis::WaitResult>>> WriteAnswer(Client& client,
+                                                                    std::vector<std::string> args) {
+  auto promise = std::make_shared<std::promise<std::optional<Result<redis::WaitResult>>>>();
+  auto future = promise->get_future();
+  client.TryWriteAsync(
+      std::move(args), /*wait=*/true, milliseconds(100),
+      [promise](std::optional<Result<redis::WaitResult>> r) { promise->set_value(std::move(r)); });
+  if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
+TEST_F(RedisClientTest, TryWriteAsyncRunsAWriteOnceAndDefersWhatSurelyDidNotRun) {
+  RedisServer server;
+  auto client = MustConnect(QuickOptions(server.port()));
+  ASSERT_TRUE(client);
+
+  auto incr = WriteAnswer(*client, {"INCR", "write-counter"});
+  ASSERT_TRUE(incr.has_value()) << "no callback within 5 s";
+  ASSERT_TRUE(incr->has_value()) << "a plain write must be answered, not deferred";
+  ASSERT_TRUE((*incr)->ok()) << (*incr)->error().message();
+  EXPECT_EQ((**incr)->replies.at(0).integer, 1);
+  EXPECT_EQ((**incr)->replicas_acked, -1) << "no replica: no WAIT sent";
+  EXPECT_EQ(*server.Call({"GET", "write-counter"}), "1");
+
+  // A script the node does not know: NOSCRIPT, nothing ran; the blocking
+  // path (EVAL) is the caller's.
+  auto noscript = WriteAnswer(*client, {"EVALSHA", std::string(40, 'a'), "0"});
+  ASSERT_TRUE(noscript.has_value());
+  EXPECT_FALSE(noscript->has_value());
+  // Other error replies are the script's own answer and come back as such.
+  auto wrong_type = WriteAnswer(*client, {"SADD", "write-counter", "x"});
+  ASSERT_TRUE(wrong_type.has_value() && wrong_type->has_value());
+  ASSERT_TRUE((*wrong_type)->ok());
+  EXPECT_TRUE((**wrong_type)->replies.at(0).IsError());
+  auto empty = WriteAnswer(*client, {});
+  ASSERT_TRUE(empty.has_value() && empty->has_value());
+  ASSERT_FALSE((*empty)->ok());
+  EXPECT_EQ((*empty)->error().code(), ErrorCode::kInvalidArgument);
+
+  // A write held past the command timeout may have run: kUnavailable, and
+  // never re-sent (once the pause ends it has run at most once).
+  ASSERT_TRUE(server.Call({"CLIENT", "PAUSE", "800", "WRITE"}).has_value());
+  auto held = WriteAnswer(*client, {"INCR", "write-counter-2"});
+  ASSERT_TRUE(held.has_value());
+  ASSERT_TRUE(held->has_value()) << "a write that may have run must not be deferred";
+  ASSERT_FALSE((*held)->ok());
+  EXPECT_EQ((*held)->error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE((*held)->error().message().find("may have run"), std::string::npos);
+  std::this_thread::sleep_for(milliseconds(1000));
+  EXPECT_NE(server.Call({"GET", "write-counter-2"}).value_or(""), "2");
+
+  // Server gone: never sent, so deferred (the blocking path retries), in time.
+  server.Kill();
+  const Clock::time_point start = Clock::now();
+  auto down = WriteAnswer(*client, {"INCR", "write-counter"});
+  ASSERT_TRUE(down.has_value()) << "no callback within 5 s while the server is down";
+  EXPECT_FALSE(down->has_value());
+  EXPECT_LT(MsSince(start), 2000);
+}
+
 // An HTTP I/O thread's reads go on its own connection and are answered on it:
 // many at once share that one connection, a lost server is a nullopt on the
 // same thread, and a new connection is made once the server is back.

@@ -155,5 +155,85 @@ TEST_F(RedisOutageTest, VerifyAnswers503NeverUnauthorizedAndDeletesNothing) {
   EXPECT_EQ(status, 200) << "the session did not survive the outage";
 }
 
+std::string JsonField(const std::string& body, const char* name) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return "";
+  const auto* f = v.as_object().if_contains(name);
+  return f && f->is_string() ? std::string(f->as_string()) : "";
+}
+
+HttpResult RefreshAt(int port, const std::string& refresh_token) {
+  return HttpRequest(port, "POST", "/v1/auth/refresh",
+                     R"({"refresh_token":")" + refresh_token + R"("})");
+}
+
+// Refresh families in Redis alone: the rotation is tried on the replica's I/O
+// thread (its own connection, docs/redis.md) and, when the session is cached,
+// answered there. The rules stay those of every store.
+TEST_F(RedisOutageTest, RefreshRotatesAcrossReplicasAndAReplayOrALogoutEndsTheFamily) {
+  AddUser("ivan", "ivan-password");
+  auto r1 = StartReplica({{"BULWARK_REFRESH_GRACE", "0"}});
+  auto r2 = StartReplica({{"BULWARK_REFRESH_GRACE", "0"}});
+  HttpResult login =
+      HttpRequest(r1->port(), "POST", "/v1/auth/login", LoginBody("ivan", "ivan-password"));
+  ASSERT_EQ(login.status, 200) << login.body;
+  const std::string first = JsonField(login.body, "refresh_token");
+  ASSERT_FALSE(first.empty()) << login.body;
+
+  // An empty script cache: the I/O thread's EVALSHA is answered NOSCRIPT
+  // (nothing ran) and the store pool's EVAL rotates instead.
+  ASSERT_TRUE(redis_->Call({"SCRIPT", "FLUSH"}).has_value());
+  HttpResult rotated = RefreshAt(r1->port(), first);
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  const std::string second = JsonField(rotated.body, "refresh_token");
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  EXPECT_FALSE(JsonField(rotated.body, "access_token").empty());
+
+  // The other replica goes on with the family, token after token.
+  std::string current = second;
+  for (int i = 0; i < 20; ++i) {
+    HttpResult r = RefreshAt(r2->port(), current);
+    ASSERT_EQ(r.status, 200) << "rotation " << i << ": " << r.body;
+    current = JsonField(r.body, "refresh_token");
+    ASSERT_FALSE(current.empty());
+  }
+  // A rotated token presented again outside the grace window (0 s) revokes
+  // the whole family: the live token dies with it, on every replica.
+  std::this_thread::sleep_for(1100ms);
+  HttpResult replay = RefreshAt(r1->port(), second);
+  EXPECT_EQ(replay.status, 400) << replay.body;
+  EXPECT_NE(replay.body.find("invalid_grant"), std::string::npos) << replay.body;
+  HttpResult revoked = RefreshAt(r2->port(), current);
+  EXPECT_EQ(revoked.status, 400) << "the family should be revoked: " << revoked.body;
+
+  // A logout on one replica ends the session's family on the other, whose
+  // cache held the session (each refresh that still succeeds rotates).
+  HttpResult login2 =
+      HttpRequest(r1->port(), "POST", "/v1/auth/login", LoginBody("ivan", "ivan-password"));
+  ASSERT_EQ(login2.status, 200) << login2.body;
+  current = JsonField(login2.body, "refresh_token");
+  HttpResult warm = RefreshAt(r2->port(), current);
+  ASSERT_EQ(warm.status, 200) << warm.body;
+  current = JsonField(warm.body, "refresh_token");
+  HttpResult logout = HttpRequest(r1->port(), "POST", "/v1/auth/logout", "",
+                                  {{"Authorization", "Bearer " + TokenOf(login2)}});
+  ASSERT_EQ(logout.status, 204) << logout.body;
+  const auto deadline = SteadyClock::now() + 2s;
+  int status = 200;
+  while (SteadyClock::now() < deadline) {
+    HttpResult r = RefreshAt(r2->port(), current);
+    status = r.status;
+    if (status != 200) {
+      EXPECT_NE(r.body.find("invalid_grant"), std::string::npos) << r.body;
+      break;
+    }
+    current = JsonField(r.body, "refresh_token");
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(status, 400) << "a refresh still succeeded 2 s after the logout";
+}
+
 }  // namespace
 }  // namespace bulwark::testing

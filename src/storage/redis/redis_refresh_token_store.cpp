@@ -174,24 +174,52 @@ Result<RefreshFamily> RedisRefreshTokenStore::GetFamily(const std::string& famil
   return f;
 }
 
-Result<RotateResult> RedisRefreshTokenStore::Rotate(const RotateRequest& q) {
-  static const redis::Script kRotate(kRotateScript);
-  auto r = Eval(kRotate, {Key(q.family_id)},
-                {q.presented_hash, q.next_hash, Str(q.now), Str(q.idle_ttl_seconds),
-                 Str(q.grace_seconds), q.client_id});
-  if (!r.ok()) return r.error();
-  if (r->IsError()) return ReplyError("EVAL", *r);
-  if (r->elements.empty() || r->elements[0].str == "missing") {
+namespace {
+
+const redis::Script& RotateScript() {
+  static const redis::Script script(kRotateScript);
+  return script;
+}
+
+std::vector<std::string> RotateArgs(const RotateRequest& q) {
+  return {q.presented_hash,        q.next_hash,          Str(q.now),
+          Str(q.idle_ttl_seconds), Str(q.grace_seconds), q.client_id};
+}
+
+Result<RotateResult> RotationOf(const RotateRequest& q, const Reply& r) {
+  if (r.IsError()) return ReplyError("EVAL", r);
+  if (r.elements.empty() || r.elements[0].str == "missing") {
     return Error::NotFound("refresh family not found");
   }
-  const std::string& outcome = r->elements[0].str;
+  const std::string& outcome = r.elements[0].str;
   RotateResult result;
   result.outcome = outcome == "rotated"        ? RotateOutcome::kRotated
                    : outcome == "grace"        ? RotateOutcome::kGraceReissued
                    : outcome == "wrong_client" ? RotateOutcome::kWrongClient
                                                : RotateOutcome::kReuseDetected;
-  result.family = FromFields(q.family_id, r->elements, 1);
+  result.family = FromFields(q.family_id, r.elements, 1);
   return result;
+}
+
+}  // namespace
+
+Result<RotateResult> RedisRefreshTokenStore::Rotate(const RotateRequest& q) {
+  auto r = Eval(RotateScript(), {Key(q.family_id)}, RotateArgs(q));
+  if (!r.ok()) return r.error();
+  return RotationOf(q, *r);
+}
+
+// EVALSHA only: a node that does not know the script yet answers NOSCRIPT
+// (nothing ran), and the blocking Rotate then sends EVAL.
+void RedisRefreshTokenStore::TryRotateAsync(RotateRequest q, TryRotateCallback done) {
+  std::vector<std::string> command = RotateScript().EvalSha({Key(q.family_id)}, RotateArgs(q));
+  client_->TryWriteAsync(
+      std::move(command), options_.wait_for_replica, options_.wait_timeout,
+      [q = std::move(q), done = std::move(done)](std::optional<Result<redis::WaitResult>> r) {
+        if (!r) return done(std::nullopt);
+        if (!r->ok()) return done(Result<RotateResult>(r->error()));
+        done(RotationOf(q, (*r)->replies.at(0)));
+      });
 }
 
 Status RedisRefreshTokenStore::RevokeFamily(const std::string& family_id) {

@@ -29,6 +29,7 @@ class RedisRefreshTokenStore final : public RefreshTokenStore {
   Status CreateFamily(const RefreshFamily& family) override;
   Result<RefreshFamily> GetFamily(const std::string& family_id, int64_t now) override;
   Result<RotateResult> Rotate(const RotateRequest& request) override;
+  void TryRotateAsync(RotateRequest request, TryRotateCallback done) override;
   Status RevokeFamily(const std::string& family_id) override;
 
  private:
