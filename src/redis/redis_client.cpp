@@ -221,21 +221,9 @@ class ClientImpl final : public Client {
 
   void TryCommandAsync(std::vector<std::string> args, AsyncReply done) override {
     if (!IsReadOnly(args)) return done(std::nullopt);
-    int slot = -1;
-    if (options_.mode == Mode::kCluster) {
-      for (std::string_view key : CommandKeys(args)) {
-        int s = KeySlot(key);
-        if (slot >= 0 && s != slot) return done(std::nullopt);
-        slot = s;
-      }
-    }
-    // Only when the breaker lets calls through freely: a half-open probe is
-    // left to the blocking path, which records its outcome.
-    if (breaker_.state() != resilience::BreakerState::kClosed) return done(std::nullopt);
-    PoolPtr pool = Route(slot);
+    PoolPtr pool = OneAttemptPool(args);
     if (!pool) return done(std::nullopt);
-    std::shared_ptr<detail::Connection> connection = ThreadConnection(*pool);
-    if (!connection) connection = pool->Pick();
+    std::shared_ptr<detail::Connection> connection = OneAttemptConnection(pool);
     auto request = std::make_shared<Request>();
     AppendCommand(request->encoded, args);
     request->expected = 1;
@@ -257,19 +245,9 @@ class ClientImpl final : public Client {
     if (args.empty()) {
       return done(Result<WaitResult>(Error::InvalidArgument("empty Redis command")));
     }
-    int slot = -1;
-    if (options_.mode == Mode::kCluster) {
-      for (std::string_view key : CommandKeys(args)) {
-        int s = KeySlot(key);
-        if (slot >= 0 && s != slot) return done(std::nullopt);  // Command explains it
-        slot = s;
-      }
-    }
-    if (breaker_.state() != resilience::BreakerState::kClosed) return done(std::nullopt);
-    PoolPtr pool = Route(slot);
+    PoolPtr pool = OneAttemptPool(args);
     if (!pool) return done(std::nullopt);
-    std::shared_ptr<detail::Connection> connection = ThreadConnection(*pool);
-    if (!connection) connection = pool->Pick();
+    std::shared_ptr<detail::Connection> connection = OneAttemptConnection(pool);
     auto request = std::make_shared<Request>();
     AppendCommand(request->encoded, args);
     request->expected = 1;
@@ -362,6 +340,29 @@ class ClientImpl final : public Client {
         tls_binding.connections[{id_, EndpointName(pool.endpoint())}];
     if (!slot || slot->closed()) slot = detail::Connection::Create(*tls_binding.io, pool.config());
     return slot;
+  }
+
+  // Where a one-attempt call (TryCommandAsync, TryWriteAsync) goes; nullptr
+  // leaves it to the blocking path: keys in two slots (which Command
+  // explains), a breaker that is not closed (a half-open probe is left to the
+  // blocking path, which records its outcome), or no node for the slot.
+  PoolPtr OneAttemptPool(const std::vector<std::string>& args) {
+    int slot = -1;
+    if (options_.mode == Mode::kCluster) {
+      for (std::string_view key : CommandKeys(args)) {
+        int s = KeySlot(key);
+        if (slot >= 0 && s != slot) return nullptr;
+        slot = s;
+      }
+    }
+    if (breaker_.state() != resilience::BreakerState::kClosed) return nullptr;
+    return Route(slot);
+  }
+
+  // A bound thread's own connection, else one of the pool's.
+  std::shared_ptr<detail::Connection> OneAttemptConnection(const PoolPtr& pool) {
+    std::shared_ptr<detail::Connection> connection = ThreadConnection(*pool);
+    return connection ? connection : pool->Pick();
   }
 
   Error Rejected() {
