@@ -177,6 +177,35 @@ std::variant<std::shared_ptr<OAuthCall>, HttpResponse> ParseCall(const HttpReque
       OAuthCall{std::move(*form), std::move(std::get<PresentedClient>(client))});
 }
 
+Reply RefreshResponse(OAuthResult<TokenResponse> result) {
+  if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
+  return TokenJson(std::get<TokenResponse>(result));
+}
+
+using PendingRefreshPtr = std::shared_ptr<OAuthService::PendingRefresh>;
+
+// The step after TryRotateRefresh: no attempt made (nullopt) rotates and
+// finishes on the store pool; a rotation is finished back on the I/O thread
+// (`done` may run on the Redis client's) when that needs no blocking call,
+// on the store pool otherwise.
+Reply AfterTriedRotation(OAuthService& oauth, PendingRefreshPtr pending,
+                         std::optional<Result<RotateResult>> rotated) {
+  if (!rotated) {
+    return Reply::Then(Executor::kStore, [&oauth, pending] {
+      return RefreshResponse(oauth.CompleteRefresh(*pending));
+    });
+  }
+  return Reply::Then(Executor::kInline,
+                     [&oauth, pending, rotated = std::move(*rotated)]() -> Reply {
+                       if (auto answer = oauth.FinishRefreshWithoutBlocking(*pending, rotated)) {
+                         return RefreshResponse(std::move(*answer));
+                       }
+                       return Reply::Then(Executor::kStore, [&oauth, pending, rotated] {
+                         return RefreshResponse(oauth.FinishRefresh(*pending, rotated));
+                       });
+                     });
+}
+
 // A refresh: the rotation joins the store's next batched commit without
 // holding a thread when the store allows it (SQLite's group commit: batches
 // then grow with concurrent refreshes, not with the store pool); judging it,
@@ -190,41 +219,21 @@ Reply RefreshReply(ApiContext& ctx, std::string_view token, const std::string& c
   if (auto* e = std::get_if<OAuthError>(&begun)) return OAuthErrorResponse(*e);
   auto pending =
       std::make_shared<OAuthService::PendingRefresh>(std::get<OAuthService::PendingRefresh>(begun));
-  auto respond = [](OAuthResult<TokenResponse> result) -> Reply {
-    if (auto* e = std::get_if<OAuthError>(&result)) return OAuthErrorResponse(*e);
-    return TokenJson(std::get<TokenResponse>(result));
-  };
   if (!oauth.RefreshRotatesWithoutBlocking()) {
-    return Reply::Await([&oauth, pending, respond](Reply::Resume resume) {
-      oauth.TryRotateRefresh(*pending, [&oauth, pending, respond, resume = std::move(resume)](
+    return Reply::Await([&oauth, pending](Reply::Resume resume) {
+      oauth.TryRotateRefresh(*pending, [&oauth, pending, resume = std::move(resume)](
                                            std::optional<Result<RotateResult>> rotated) {
-        if (!rotated) {
-          resume(Reply::Then(Executor::kStore, [&oauth, pending, respond] {
-            return respond(oauth.CompleteRefresh(*pending));
-          }));
-          return;
-        }
-        // Back on the I/O thread (`done` may run on the Redis client's).
-        resume(
-            Reply::Then(Executor::kInline,
-                        [&oauth, pending, respond, rotated = std::move(*rotated)]() -> Reply {
-                          if (auto answer = oauth.FinishRefreshWithoutBlocking(*pending, rotated)) {
-                            return respond(std::move(*answer));
-                          }
-                          return Reply::Then(Executor::kStore, [&oauth, pending, respond, rotated] {
-                            return respond(oauth.FinishRefresh(*pending, rotated));
-                          });
-                        }));
+        resume(AfterTriedRotation(oauth, pending, std::move(rotated)));
       });
     });
   }
-  return Reply::Await([&oauth, pending, respond](Reply::Resume resume) {
-    oauth.RotateRefresh(*pending, [&oauth, pending, respond,
-                                   resume = std::move(resume)](Result<RotateResult> rotated) {
-      resume(Reply::Then(Executor::kStore, [&oauth, pending, respond, rotated] {
-        return respond(oauth.FinishRefresh(*pending, rotated));
-      }));
-    });
+  return Reply::Await([&oauth, pending](Reply::Resume resume) {
+    oauth.RotateRefresh(
+        *pending, [&oauth, pending, resume = std::move(resume)](Result<RotateResult> rotated) {
+          resume(Reply::Then(Executor::kStore, [&oauth, pending, rotated] {
+            return RefreshResponse(oauth.FinishRefresh(*pending, rotated));
+          }));
+        });
   });
 }
 

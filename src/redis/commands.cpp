@@ -228,6 +228,12 @@ bool IsIdempotent(const std::vector<std::string>& args) {
   return false;  // INCR, LPUSH, XADD, EVAL, ... : a second run changes the data again
 }
 
+bool RefusedWithoutRunning(std::string_view error_kind) {
+  return error_kind == "MOVED" || error_kind == "ASK" || error_kind == "TRYAGAIN" ||
+         error_kind == "LOADING" || error_kind == "MASTERDOWN" || error_kind == "CLUSTERDOWN" ||
+         error_kind == "READONLY";
+}
+
 std::optional<Endpoint> ParseSwitchMaster(std::string_view payload, std::string_view master_name) {
   std::array<std::string_view, 5> fields;
   std::size_t count = 0;

@@ -26,6 +26,12 @@ bool IsReadOnly(const std::vector<std::string>& args);
 // Upper-cased command name (args[0]).
 std::string CommandName(const std::vector<std::string>& args);
 
+// Error replies (by ErrorKind) with which a node refuses a command without
+// running it: MOVED and ASK (another node serves the slot), TRYAGAIN,
+// LOADING, MASTERDOWN, CLUSTERDOWN, READONLY (not now, or not here). Sending
+// the command again elsewhere or later is safe, whatever it does.
+bool RefusedWithoutRunning(std::string_view error_kind);
+
 // The new primary a sentinel announces on its +switch-master channel
 // ("<master-name> <old-ip> <old-port> <new-ip> <new-port>"); nullopt when the
 // message is about another master or malformed.

@@ -116,6 +116,17 @@ TEST(CommandsTest, ReadOnlyIsReadsOnly) {
   EXPECT_FALSE(IsReadOnly({}));
 }
 
+TEST(CommandsTest, RefusedWithoutRunningIsRedirectsAndTransientStatesOnly) {
+  for (const char* kind :
+       {"MOVED", "ASK", "TRYAGAIN", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "READONLY"}) {
+    EXPECT_TRUE(RefusedWithoutRunning(kind)) << kind;
+  }
+  // A script's own error, a wrong type or an unknown script are answers.
+  for (const char* kind : {"ERR", "WRONGTYPE", "NOSCRIPT", "BUSY", "", "moved"}) {
+    EXPECT_FALSE(RefusedWithoutRunning(kind)) << kind;
+  }
+}
+
 TEST(ParseSwitchMaster, TheNewPrimaryOfThisMaster) {
   auto ep = ParseSwitchMaster("bulwark 127.0.0.1 6380 127.0.0.1 6381", "bulwark");
   ASSERT_TRUE(ep.has_value());

@@ -19,6 +19,7 @@
 #include "redis/commands.hpp"
 #include "redis/connection.hpp"
 #include "redis/resp.hpp"
+#include "redis/script.hpp"
 
 namespace bulwark::redis {
 
@@ -269,12 +270,9 @@ class ClientImpl final : public Client {
             "Redis " + name + ": " + r.error + " (not retried: the command may have run)")));
       }
       if (r.replies.size() != (send_wait ? 2U : 1U)) return done(std::nullopt);
-      if (r.replies[0].IsError()) {
-        const std::string_view kind = ErrorKind(r.replies[0]);
-        if (kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN" || kind == "CLUSTERDOWN" ||
-            kind == "LOADING" || kind == "READONLY" || kind == "MASTERDOWN" || kind == "NOSCRIPT") {
-          return done(std::nullopt);
-        }
+      // Refused unrun, or an unknown script (the blocking path sends EVAL).
+      if (RefusedWithoutRunning(ErrorKind(r.replies[0])) || IsNoScript(r.replies[0])) {
+        return done(std::nullopt);
       }
       Record(true, start);
       WaitResult out;
@@ -508,6 +506,11 @@ class ClientImpl final : public Client {
         if (asking) ++index;  // ASKING's +OK
         Reply& reply = r.replies[index++];
         std::string_view kind = ErrorKind(reply);
+        if (!RefusedWithoutRunning(kind)) {
+          items[i].reply = std::move(reply);
+          items[i].done = true;
+          continue;
+        }
         if (kind == "MOVED") {
           int moved_slot = RedirectSlot(reply.str);
           std::optional<Endpoint> target = ParseRedirectTarget(reply.str);
@@ -520,13 +523,9 @@ class ClientImpl final : public Client {
           ask_target = ParseRedirectTarget(reply.str);
         } else if (kind == "TRYAGAIN" || kind == "LOADING" || kind == "MASTERDOWN") {
           backoff = true;
-        } else if (kind == "CLUSTERDOWN" || kind == "READONLY") {
+        } else {  // CLUSTERDOWN, READONLY
           backoff = true;
           refresh = true;
-        } else {
-          items[i].reply = std::move(reply);
-          items[i].done = true;
-          continue;
         }
         if (redirect_error.empty()) redirect_error = reply.str;
       }
