@@ -119,7 +119,7 @@ if grep -q '^libasan' "$ctx/prebuilt/runtime-packages"; then
 fi
 echo "building $tag from deploy/Containerfile (prebuilt $binary; runtime packages:" \
   "$(tr '\n' ' ' < "$ctx/prebuilt/runtime-packages"))"
-if ! pm build --format docker --isolation chroot --network host \
+if ! pm build --format docker --isolation chroot --network host --layers=false \
      -f "$repo/deploy/Containerfile" \
      --build-arg RUNTIME_IMAGE="$base" \
      --build-arg BUILD_IMAGE="$base" \
