@@ -119,6 +119,8 @@ if grep -q '^libasan' "$ctx/prebuilt/runtime-packages"; then
 fi
 echo "building $tag from deploy/Containerfile (prebuilt $binary; runtime packages:" \
   "$(tr '\n' ' ' < "$ctx/prebuilt/runtime-packages"))"
+# --layers=false: one commit per stage, not one per instruction, each of which is a full copy of
+# the root file system with the vfs driver (135 -> 82 s for this build on 2 cores).
 if ! pm build --format docker --isolation chroot --network host --layers=false \
      -f "$repo/deploy/Containerfile" \
      --build-arg RUNTIME_IMAGE="$base" \
