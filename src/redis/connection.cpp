@@ -137,7 +137,9 @@ void Connection::BecomeReady() {
 void Connection::Enqueue(std::shared_ptr<Request> request) {
   if (state_ == State::kClosed) {
     BatchResult result;
-    result.error = "connection to " + EndpointName(config_.endpoint) + " closed";
+    result.error = close_reason_.empty()
+                       ? "connection to " + EndpointName(config_.endpoint) + " closed"
+                       : close_reason_;
     auto done = std::move(request->done);
     done(std::move(result));
     return;
@@ -249,6 +251,7 @@ void Connection::OnReply(Reply reply) {
 void Connection::Fail(const std::string& reason) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
+  close_reason_ = reason;
   closed_.store(true, std::memory_order_release);
   boost::system::error_code ignored;
   resolver_.cancel();

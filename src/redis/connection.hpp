@@ -108,6 +108,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t timer_generation_ = 0;  // a wait of an older generation was superseded
   State state_ = State::kConnecting;
   std::atomic<bool> closed_{false};
+  // Why Fail() closed it (I/O thread only): a request that arrives afterwards gets this, so a
+  // caller whose command lost the race with a failed AUTH still sees "AUTH failed: WRONGPASS".
+  std::string close_reason_;
   Clock::time_point connect_deadline_{};
 
   std::deque<std::shared_ptr<Request>> pending_;  // awaiting replies, FIFO

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "metrics/registry.hpp"
+#include "redis/connection.hpp"
 #include "redis/redis_client.hpp"
 #include "tests/integration/redis_test_support.hpp"
 #include "tests/support/process.hpp"
@@ -220,6 +221,41 @@ TEST_F(RedisClientTest, TrackingWithAPasswordAndAnAclUserWithoutClient) {
   limited->TrackKeyPrefix("authtracked:", refused);
   EXPECT_FALSE(refused->WaitLive(true, milliseconds(2500)));
   EXPECT_TRUE(limited->Command({"SET", "authtracked:b", "1"}).ok());
+}
+
+// A command that reaches a connection only after its AUTH failed (the caller was descheduled
+// between picking the connection and submitting; seen once under CI load as "no Redis server
+// answered: ...: connection to ... closed") still gets the server's words.
+TEST_F(RedisClientTest, ACommandAfterAFailedAuthGetsTheAuthError) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  detail::ConnectionConfig config;
+  config.endpoint = Ep(auth_->port());
+  config.password = "not-the-password";
+  auto connection = detail::Connection::Create(io, config);
+  for (int i = 0; i < 500 && !connection->closed(); ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_TRUE(connection->closed()) << "a wrong password did not close the connection within 5 s";
+
+  std::promise<detail::BatchResult> answered;
+  auto request = std::make_shared<detail::Request>();
+  request->encoded = "*1\r\n$4\r\nPING\r\n";
+  request->expected = 1;
+  request->done = [&answered](detail::BatchResult r) { answered.set_value(std::move(r)); };
+  connection->Submit(request);
+  auto future = answered.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const detail::BatchResult result = future.get();
+  EXPECT_FALSE(result.ok);
+  EXPECT_FALSE(result.maybe_sent);
+  EXPECT_NE(result.error.find("AUTH failed"), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find("WRONGPASS"), std::string::npos) << result.error;
+  EXPECT_EQ(result.error.find("not-the-password"), std::string::npos) << result.error;
+
+  work.reset();
+  io.stop();
+  io_thread.join();
 }
 
 TEST_F(RedisClientTest, WrongPasswordIsAClearError) {
