@@ -23,7 +23,12 @@ TARGET_INTROSPECT_PER_S = 40000.0  # introspections/s
 TARGET_REFRESH_PER_S = 10000.0     # refresh-token rotations/s
 TARGET_REDIS_VERIFY_RATIO = 0.6    # session verify on Redis >= 0.6 x nginx (issue 3)
 TARGET_REDIS_VS_NODE = 3.0         # ... and >= 3 x the seed's Node.js SessionManager
-TARGET_REDIS_VERIFY_P99_MS = 2.0   # ... with p99 <= 2 ms
+TARGET_REDIS_VERIFY_P99_MS = 2.0   # ... with p99 <= 2 ms (the same wrk -c50 runs, as the issue sets it;
+                                   # the open-loop p99 at PACED_FRACTION x nginx is reported beside it)
+PACED_FRACTION = 0.4               # bench/run's PACED_FRACTION (meta.json has the run's own)
+PACED_MIN_DELIVERED = 0.97         # a paced run that delivered less than this of its offered rate is invalid
+PACED_MAX_GENERATOR_CPU = 85.0     # ... or whose generator used more of its core than this (% of one
+                                   # core): its own lag, counted from the schedule, would be the p99
 
 # Reference points for the OAuth numbers. Not measured by bench/run: figures the
 # project's performance goals quote (Keycloak's sizing guide; npm oidc-provider
@@ -258,6 +263,11 @@ def main():
     verify_redis_nocache = load_wrk(R, "verify-redis-nocache")
     node_rounds = redis_rounds("verify-node-peer")
     verify_node = median_run(node_rounds)
+    # The same rounds, open loop at PACED_FRACTION x that round's nginx (bench/paced_load).
+    paced_nginx = [load_wrk(R, f"paced-nginx-redis-r{i}") for i in range(1, rounds + 1)]
+    paced_redis = [load_wrk(R, f"paced-verify-redis-r{i}") for i in range(1, rounds + 1)]
+    paced_cluster = [load_wrk(R, f"paced-verify-redis-cluster-r{i}") for i in range(1, rounds + 1)]
+    paced_fraction = meta.get("paced_fraction", PACED_FRACTION)
 
     def redis_bench(stem):
         # redis-benchmark -q prints "GET: 68027.21 requests per second, p50=..."
@@ -393,7 +403,7 @@ def main():
             if r is not None:
                 parts.append(f"{name} {fmt(r)}×")
         nginx_p99 = median([n["p99_ms"] for n in nginx_redis if n])
-        return ["Verify p99 on Redis / nginx's p99 in the same round (median of rounds)",
+        return ["Saturated (wrk -c50) verify p99 on Redis / nginx's p99 in the same round (median of rounds)",
                 (", ".join(parts) + f" (nginx p99 {fmt(nginx_p99)} ms)") if parts else "not measured",
                 "—", "(reference)", "—"]
 
@@ -414,6 +424,38 @@ def main():
                 f"{fmt(r_nginx)} / {fmt(r_node, 2)}× node",
                 "≥ 0.6 × nginx, ≥ 3 × Node peer, p99 ≤ 2 ms",
                 verdict(None if r_nginx is None or r_node is None else met)]
+
+    def generator_cpu(run):
+        return (((run.get("cpu") or {}).get("procs") or {}).get("wrk") or {}).get("cpu_pct")
+
+    def paced_valid(run):
+        offered = run["counters"].get("offered_rate")
+        cpu = generator_cpu(run)
+        return (run["non2xx"] == 0 and run["socket_errors"] == 0 and bool(offered) and
+                run["rps"] >= PACED_MIN_DELIVERED * offered and
+                cpu is not None and cpu <= PACED_MAX_GENERATOR_CPU)
+
+    def paced_row(label, runs, against_nginx):
+        """p99 of open-loop runs at paced_fraction x nginx: median over rounds. A reference, not
+        a target (the issue sets p99 on the wrk rows); flagged when a round was not valid."""
+        measured = [r for r in runs if r]
+        if not measured:
+            return [label, "not measured", "—", "(reference)", "—"]
+        p99 = median([r["p99_ms"] for r in measured])
+        p50 = median([r["p50_ms"] for r in measured])
+        worst = max(r["p99_ms"] for r in measured)
+        rate = median([r["rps"] for r in measured])
+        bad = [r for r in measured if not paced_valid(r)]
+        r_nginx = same_round_p99_ratio(runs, paced_nginx) if against_nginx else None
+        rounds_text = f", median of {len(measured)} rounds" if len(measured) > 1 else ""
+        result = (f"p99 {fmt(p99)} ms (p50 {fmt(p50)}, worst round's p99 {fmt(worst)}) at "
+                  f"{fmt_int(rate)} req/s delivered, non-2xx + socket errors "
+                  f"{fmt_int(sum(r['non2xx'] + r['socket_errors'] for r in measured))}")
+        if bad:
+            result += (f"; **invalid**: {len(bad)} of {len(measured)} rounds had errors, under-delivered or "
+                       f"had a generator over {fmt(PACED_MAX_GENERATOR_CPU, 0)}% CPU")
+        ratio_text = f"{fmt(r_nginx)} × nginx's p99" if against_nginx else "—"
+        return [label + rounds_text, result, ratio_text, "(reference)", "—"]
 
     def rate_row(label, run, target, invalid, target_text, reference):
         if not run:
@@ -466,6 +508,12 @@ def main():
         *[redis_verify_row(label, run) for label, run in
           (("Verify, session in Redis standalone (wrk -c50, redis+db)", verify_redis),
            ("Verify, session in Redis Cluster (wrk -c50, redis+db)", verify_redis_cluster))],
+        paced_row(f"Verify p99, session in Redis standalone, open loop at {fmt(paced_fraction, 1)} × nginx",
+                  paced_redis, True),
+        paced_row(f"Verify p99, session in Redis Cluster, open loop at {fmt(paced_fraction, 1)} × nginx",
+                  paced_cluster, True),
+        paced_row(f"nginx `return 200` p99, open loop at {fmt(paced_fraction, 1)} × its ceiling",
+                  paced_nginx, False),
         p99_vs_nginx_row(),
         ["Verify, Redis standalone, session cache off (every verify reads Redis)",
          f"{fmt_int(verify_redis_nocache['rps'])} req/s (p99 {fmt(verify_redis_nocache['p99_ms'])} ms)"
@@ -666,6 +714,45 @@ def main():
         add(md_table(["round", "nginx req/s", "nginx p99 ms", "standalone req/s", "p99 ms", "Cluster req/s", "p99 ms",
                       "Node.js peer req/s", "p99 ms", "standalone/nginx", "standalone/Node", "Cluster/Node",
                       "other processes' CPU (nginx / standalone / Cluster / Node)"], rows))
+        add("")
+    if any(paced_nginx):
+        add(f"### p99 at a given load: open loop at {fmt(paced_fraction, 1)} × nginx, per round")
+        add("")
+        add(f"In each round above, after the wrk runs: `bench/paced_load` offers {fmt(paced_fraction, 1)} × that "
+            f"round's nginx req/s (not 0.6, the throughput target: the generator costs about twice wrk's CPU per "
+            f"request, and at 0.6 its own lag was everyone's p99; see bench/run) at a fixed "
+            f"rate over 50 keep-alive connections, {duration} s after 1 s of warm-up, to nginx, then Bulwark on "
+            "standalone, then on Cluster. Request i is scheduled at i / rate and released at the next 0.25 ms "
+            "tick to an idle connection; its latency runs from its scheduled time (so it includes up to 0.25 ms "
+            "of that batching), and a stall is charged for every request it held back (no coordinated "
+            "omission). \"Late\" counts requests sent ≥ 1 ms after their scheduled time (no connection was "
+            "idle, or the generator lagged: it waits on the same host stalls as the servers). A round is invalid if it had "
+            f"errors, delivered under {fmt(PACED_MIN_DELIVERED * 100, 0)}% of the offered rate, or the "
+            f"generator used over {fmt(PACED_MAX_GENERATOR_CPU, 0)}% of its core: then its own lag is the p99.")
+        add("")
+        add("Why both: the p99 target is set on the wrk rows, but wrk is closed-loop, each of its 50 "
+            "connections sends as soon as its last answer arrives, so at saturation the mean latency is "
+            "50 / throughput for any server (Little's law) and the p99 a multiple of it: it says how fast a "
+            "server is more than how promptly it answers. These rows give the tail at a stated load below "
+            "saturation, charged for every stall, beside nginx's under the same generator.")
+        add("")
+        prow = []
+        for i in range(rounds):
+            cells = [i + 1]
+            for run in (paced_nginx[i], paced_redis[i], paced_cluster[i]):
+                cells += [fmt_int(run and run["counters"].get("offered_rate")), fmt_int(run and run["rps"]),
+                          fmt(run and run["p50_ms"]), fmt(run and run["p99_ms"]), fmt(run and run["p999_ms"]),
+                          fmt_int(run and (run["non2xx"] + run["socket_errors"])),
+                          fmt_int(run and run["counters"].get("late_sends")),
+                          fmt(run and generator_cpu(run), 0, "%")]
+            cells.append(f"{others(paced_nginx[i])} / {others(paced_redis[i])} / {others(paced_cluster[i])}")
+            prow.append(cells)
+        heads = ["round"]
+        for who in ("nginx", "standalone", "Cluster"):
+            heads += [f"{who} offered /s", "delivered /s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "late",
+                      "generator CPU"]
+        heads.append("other processes' CPU (nginx / standalone / Cluster)")
+        add(md_table(heads, prow))
         add("")
     if diag_live:
         add(f"Diagnostic, one run: `GET /health/live` on the /dev/null replica — answered inline on the I/O "
