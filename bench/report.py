@@ -1038,7 +1038,10 @@ def main():
         "against the standalone server, same wrk settings. All of them (and nginx) run at once, each idle while "
         f"another is measured, in {rounds} interleaved rounds of nginx, standalone, Cluster and the peer; "
         "ratios are the medians of the per-round ratios (to that round's nginx and peer), rates and p99 the "
-        "medians of the rounds. The session-cache-off reference is one run before the rounds.")
+        "medians of the rounds. The session-cache-off reference is one run before the rounds. After the wrk "
+        "runs of each round, `bench/paced_load` (open loop: a fixed rate, latency from each request's scheduled "
+        "time) offers PACED_FRACTION (bench/run, 0.4) × that round's nginx rate to nginx, standalone and Cluster "
+        "for the same duration after 1 s of warm-up: the reference rows of p99 at a stated load.")
     add(f"- **Verify during a login flood**: the login wrk ({duration} s) and, started 1 s later, "
         f"`wrk -t1 -c10 -d{max(duration - 2, 1)}s --latency` on verify against the same replica; just before, "
         "the same verify wrk alone as the reference.")
