@@ -122,6 +122,15 @@ def fmt(v, digits=2, suffix=""):
     return "n/a" if v is None else f"{v:.{digits}f}{suffix}"
 
 
+def fmt_below(v, threshold, digits=2):
+    """fmt(v), with more digits when v is under threshold but would print as reaching it."""
+    if v is None:
+        return "n/a"
+    while digits < 5 and v < threshold and round(v, digits) >= threshold:
+        digits += 1
+    return fmt(v, digits)
+
+
 def verdict(ok):
     if ok is None:
         return "n/a"
@@ -489,7 +498,7 @@ def main():
          verdict(None if ratio_jwt is None else ratio_jwt >= TARGET_JWT_VERIFY_RATIO)],
         ["Logins (wrk -c4), median of %d rounds" % len([r for r in logins if r]),
          f"{fmt(login_rps, 1)} /s, non-2xx {fmt_int(login_bad)}",
-         fmt(login_ratio), "≥ 0.90 × Argon2id ceiling (median of per-round ratios)",
+         fmt_below(login_ratio, TARGET_LOGIN_RATIO), "≥ 0.90 × Argon2id ceiling (median of per-round ratios)",
          verdict(None if login_ratio is None else login_ratio >= TARGET_LOGIN_RATIO and login_bad == 0)],
         ["Argon2id ceiling (libsodium, %d threads), median of %d runs" % (a_hash.get("threads", nproc), len(a_hashes)),
          f"{fmt(ceiling, 1)} hashes/s", "—", "—", "(the ceiling)"],
@@ -824,7 +833,7 @@ def main():
                       f"{fmt(run and run['p50_ms'], 1)} / {fmt(run and run['p99_ms'], 1)}",
                       fmt_int(run and run["non2xx"] + run["socket_errors"]),
                       fmt(c["others"]["cpu_pct"], 0, "%") if c and "others" in c else "n/a"])
-    lrows.append(["median", "", fmt(login_rps, 1), "", fmt(ceiling, 1), fmt(login_ratio), "", "", ""])
+    lrows.append(["median", "", fmt(login_rps, 1), "", fmt(ceiling, 1), fmt_below(login_ratio, TARGET_LOGIN_RATIO), "", "", ""])
     add(md_table(["round", "ceiling before /s", "logins /s", "ceiling after /s", "mean ceiling /s",
                   "ratio", "login p50 / p99 ms", "non-2xx + socket errors", "other processes' CPU"], lrows))
     add("")
