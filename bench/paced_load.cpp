@@ -158,15 +158,21 @@ asio::awaitable<void> run_connection(const Options& options, const Schedule& sch
   beast::flat_buffer buffer;
   bool connected = false;
   boost::system::error_code ec;
+  // Counts a failed step of a measured request and drops the connection (the next request
+  // reconnects).
+  const auto drop = [&](std::uint64_t& failures, bool measured) {
+    if (measured) ++failures;
+    stream.close();
+    connected = false;
+  };
   while (const auto due = co_await dispatcher.next(wake_signal)) {
-    if (Clock::now() - *due >= std::chrono::milliseconds(1)) ++tally.late_sends;
     const bool measured = *due >= schedule.measure_from;
+    if (measured && Clock::now() - *due >= std::chrono::milliseconds(1)) ++tally.late_sends;
     if (!connected) {
       stream.expires_after(std::chrono::seconds(options.timeout_s));
       co_await stream.async_connect(endpoint, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        if (measured) ++tally.connect_errors;
-        stream.close();
+        drop(tally.connect_errors, measured);
         continue;
       }
       stream.socket().set_option(asio::ip::tcp::no_delay(true));
@@ -177,9 +183,7 @@ asio::awaitable<void> run_connection(const Options& options, const Schedule& sch
     co_await asio::async_write(stream, asio::buffer(request),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      if (measured) ++(is_timeout(ec) ? tally.timeouts : tally.write_errors);
-      stream.close();
-      connected = false;
+      drop(is_timeout(ec) ? tally.timeouts : tally.write_errors, measured);
       continue;
     }
     http::response<http::string_body> response;
@@ -187,9 +191,7 @@ asio::awaitable<void> run_connection(const Options& options, const Schedule& sch
                                                  asio::redirect_error(asio::use_awaitable, ec));
     const auto answered = Clock::now();
     if (ec) {
-      if (measured) ++(is_timeout(ec) ? tally.timeouts : tally.read_errors);
-      stream.close();
-      connected = false;
+      drop(is_timeout(ec) ? tally.timeouts : tally.read_errors, measured);
       continue;
     }
     if (measured) {
@@ -273,8 +275,7 @@ int main(int argc, char** argv) {
   Options options;
   CLI::App app{
       "paced_load: offers a fixed request rate over keep-alive connections (open loop) and reports "
-      "the "
-      "latency percentiles measured from each request's scheduled send time"};
+      "the latency percentiles measured from each request's scheduled send time"};
   app.add_option("--host", options.host, "IPv4/IPv6 address to connect to")->capture_default_str();
   app.add_option("--port", options.port, "TCP port")->required()->check(CLI::Range(1, 65535));
   app.add_option("--path", options.path, "request target")->capture_default_str();

@@ -13,6 +13,7 @@
 #include "metrics/registry.hpp"
 #include "redis/connection.hpp"
 #include "redis/redis_client.hpp"
+#include "redis/resp.hpp"
 #include "tests/integration/redis_test_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_servers.hpp"
@@ -227,9 +228,19 @@ TEST_F(RedisClientTest, TrackingWithAPasswordAndAnAclUserWithoutClient) {
 // between picking the connection and submitting; seen once under CI load as "no Redis server
 // answered: ...: connection to ... closed") still gets the server's words.
 TEST_F(RedisClientTest, ACommandAfterAFailedAuthGetsTheAuthError) {
-  boost::asio::io_context io;
-  auto work = boost::asio::make_work_guard(io);
-  std::thread io_thread([&io] { io.run(); });
+  // Stops and joins the I/O thread however the test returns (an ASSERT included).
+  struct IoThread {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+        boost::asio::make_work_guard(io);
+    std::thread thread{[this] { io.run(); }};
+    ~IoThread() {
+      work.reset();
+      io.stop();
+      thread.join();
+    }
+  } io_thread;
+  boost::asio::io_context& io = io_thread.io;
   detail::ConnectionConfig config;
   config.endpoint = Ep(auth_->port());
   config.password = "not-the-password";
@@ -240,7 +251,7 @@ TEST_F(RedisClientTest, ACommandAfterAFailedAuthGetsTheAuthError) {
 
   std::promise<detail::BatchResult> answered;
   auto request = std::make_shared<detail::Request>();
-  request->encoded = "*1\r\n$4\r\nPING\r\n";
+  request->encoded = EncodeCommand({"PING"});
   request->expected = 1;
   request->done = [&answered](detail::BatchResult r) { answered.set_value(std::move(r)); };
   connection->Submit(request);
@@ -252,10 +263,6 @@ TEST_F(RedisClientTest, ACommandAfterAFailedAuthGetsTheAuthError) {
   EXPECT_NE(result.error.find("AUTH failed"), std::string::npos) << result.error;
   EXPECT_NE(result.error.find("WRONGPASS"), std::string::npos) << result.error;
   EXPECT_EQ(result.error.find("not-the-password"), std::string::npos) << result.error;
-
-  work.reset();
-  io.stop();
-  io_thread.join();
 }
 
 TEST_F(RedisClientTest, WrongPasswordIsAClearError) {
